@@ -1,0 +1,1 @@
+"""opsml-server: an OpsML 2.x-compatible registry server."""

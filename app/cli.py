@@ -1,0 +1,78 @@
+"""Command-line entry points: `opsml-uvicorn-server` and `opsml-server migrate|serve`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8888
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--login",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="require HTTP Basic auth with OPSML_USERNAME/OPSML_PASSWORD (default: off)",
+    )
+
+
+def _serve(host: str, port: int, login: bool) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.observability import configure_logging
+    from app.settings import load_settings
+
+    configure_logging()
+    try:
+        app = create_app(load_settings(), login=login)
+    except ConfigError as exc:
+        print(f"opsml-server: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    return 0
+
+
+def _migrate() -> int:
+    from app.db.engine import build_engine
+    from app.db.migrate import run_migrations
+    from app.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"opsml-server: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    engine = build_engine(settings)
+    try:
+        revision = run_migrations(engine)
+    finally:
+        engine.dispose()
+    print(f"opsml-server: database schema at revision {revision}")
+    return 0
+
+
+def uvicorn_server(argv: list[str] | None = None) -> None:
+    """`opsml-uvicorn-server [--host H] [--port P] [--login|--no-login]` for local use."""
+    parser = argparse.ArgumentParser(prog="opsml-uvicorn-server", description=uvicorn_server.__doc__)
+    _serve_arguments(parser)
+    args = parser.parse_args(argv)
+    sys.exit(_serve(args.host, args.port, args.login))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`opsml-server migrate` (schema to head) or `opsml-server serve` (as opsml-uvicorn-server)."""
+    parser = argparse.ArgumentParser(prog="opsml-server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="upgrade the database at OPSML_TRACKING_URI to our schema")
+    _serve_arguments(commands.add_parser("serve", help="run the server with uvicorn"))
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        sys.exit(_migrate())
+    sys.exit(_serve(args.host, args.port, args.login))

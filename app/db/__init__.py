@@ -1,0 +1,1 @@
+"""Database: typed tables, the engine, and migrations."""

@@ -1,0 +1,79 @@
+"""Schema migrations: run explicitly (`opsml-server migrate`), or at start for SQLite only.
+
+Our Alembic history is kept in its own version table so that it never collides with the
+`alembic_version` table the reference OpsML server keeps in the same database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from app.settings import sqlite_file
+
+VERSION_TABLE = "opsml_server_alembic_version"
+# The newest revision in app/db/migrations/versions; a test keeps the two in step. Comparing
+# against a constant keeps Alembic out of the start-up path when nothing needs migrating.
+SCHEMA_HEAD = "0001"
+# Arbitrary but fixed key for pg_advisory_xact_lock.
+MIGRATION_LOCK_ID = 0x0F5D_2024
+
+_MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None when we never migrated it."""
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+    except DBAPIError as exc:
+        if _is_missing_table(exc):
+            return None
+        raise
+    return None if row is None else str(row[0])
+
+
+def _is_missing_table(exc: DBAPIError) -> bool:
+    message = str(exc.orig).lower()
+    return "no such table" in message or "does not exist" in message
+
+
+def schema_is_current(engine: Engine) -> bool:
+    return current_revision(engine) == SCHEMA_HEAD
+
+
+def run_migrations(engine: Engine) -> str:
+    """Upgrade to head; safe when several processes do it at once. Returns the revision."""
+    if schema_is_current(engine):
+        return SCHEMA_HEAD
+    from alembic import command  # imported here: only needed when there is work to do
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    with _sqlite_file_lock(engine), engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return SCHEMA_HEAD
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Serialise SQLite migrations of one file across processes (Postgres uses an advisory
+    lock inside the migration transaction instead)."""
+    path = sqlite_file(engine.url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".migrate.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

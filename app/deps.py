@@ -1,0 +1,45 @@
+"""Request dependencies as `Annotated` aliases; tests swap them via `dependency_overrides`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.services.cards import CardService
+from app.settings import Settings
+from app.storage.store import ArtifactStore
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+def get_card_service(request: Request) -> CardService:
+    cards: CardService = request.app.state.cards
+    return cards
+
+
+def get_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.store
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+CardsDep = Annotated[CardService, Depends(get_card_service)]
+StoreDep = Annotated[ArtifactStore, Depends(get_store)]

@@ -1,0 +1,34 @@
+"""gunicorn settings for production: `--config=python:app.gunicorn_conf` (or the file path).
+
+Every knob has an environment variable so the image and the chart can tune it without a
+rebuild. The worker class is passed on the command line (`-k uvicorn_worker.UvicornWorker`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "uvicorn_worker.UvicornWorker"
+# Uvicorn workers heartbeat from their event loop, which artifact streaming never blocks, so
+# this only has to cover a stuck worker, not a slow upload.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
+# In-flight uploads and downloads get this long to finish on SIGTERM before workers are killed.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "120"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Our middleware writes one JSON line per request; gunicorn's access log would duplicate it.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Workers share the Prometheus multiprocess directory so /metrics sums all of them.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="opsml-prometheus-")
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,132 @@
+"""The application factory: `app.main:run_app(login=False)` for gunicorn and uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
+from starlette.concurrency import run_in_threadpool
+
+from app import errors
+from app.auth import BasicAuthMiddleware, check_auth_settings
+from app.db.engine import build_engine, session_factory
+from app.db.migrate import run_migrations
+from app.observability import RequestObserver, configure_logging
+from app.routers import cards, files, health, metrics, models, projects
+from app.services.cards import CardService
+from app.settings import Settings, environment, load_settings
+from app.storage.backends import open_filesystem
+from app.storage.store import ArtifactStore
+from app.storage.upload import UploadTooLargeError
+
+log = logging.getLogger("opsml_server")
+
+ERR_DATABASE_DOWN = "The database is unreachable right now; try again shortly"
+ERR_DATABASE = "The database refused the request"
+
+
+def _status_for(exc: errors.OpsmlServerError) -> int:
+    if isinstance(exc, UploadTooLargeError):
+        return 413
+    if isinstance(exc, errors.AuthError):
+        return 403 if exc.forbidden else 401
+    return {
+        errors.InvalidPathError: 400,
+        errors.InvalidRequestError: 400,
+        errors.NotFoundError: 404,
+        errors.ConflictError: 409,
+        errors.UnavailableError: 503,
+        errors.ConfigError: 500,
+    }.get(type(exc), 400 if isinstance(exc, errors.InvalidRequestError) else 500)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.OpsmlServerError)
+    return JSONResponse({"detail": exc.message}, status_code=_status_for(exc))
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    # Driver messages can quote SQL and parameters: only the class name is logged.
+    log.warning("database error", extra={"fields": {"error": type(exc).__name__}})
+    unreachable = isinstance(exc, OperationalError | PoolTimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if unreachable:
+        return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)
+    return JSONResponse({"detail": ERR_DATABASE}, status_code=500)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+    ]
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+
+def _lifespan(settings: Settings, store: ArtifactStore):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(settings)
+        if settings.is_sqlite:
+            # The embedded default migrates itself; shared databases use `opsml-server migrate`.
+            await run_in_threadpool(run_migrations, engine)
+        sessions = session_factory(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.cards = CardService(sessions, settings.app_env.value)
+        app.state.store = store
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    return lifespan
+
+
+def create_app(settings: Settings, *, login: bool) -> FastAPI:
+    check_auth_settings(settings, login)
+    store = ArtifactStore(open_filesystem(settings.storage_uri, environment()))
+    app = FastAPI(
+        title="opsml-server",
+        summary="OpsML 2.x registry server",
+        version="0.1.0",
+        lifespan=_lifespan(settings, store),
+    )
+    for router in (health.router, cards.router, files.router, metrics.router,
+                   projects.router, models.router):
+        app.include_router(router)
+    app.add_exception_handler(errors.OpsmlServerError, _domain_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    if login:
+        assert settings.username and settings.password
+        app.add_middleware(
+            BasicAuthMiddleware,
+            username=settings.username,
+            password=settings.password.get_secret_value(),
+        )
+    app.add_middleware(RequestObserver)
+    return app
+
+
+def run_app(login: bool = False) -> FastAPI:
+    """Factory for `gunicorn ... "app.main:run_app(login=False)"` and `uvicorn --factory`.
+
+    A configuration problem prints one line and exits with gunicorn's boot-error code, so the
+    master stops instead of restarting workers forever.
+    """
+    configure_logging()
+    try:
+        return create_app(load_settings(), login=login)
+    except errors.ConfigError as exc:
+        print(f"opsml-server: configuration error: {exc.message}", file=sys.stderr)
+        raise SystemExit(3) from None

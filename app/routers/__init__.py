@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; no logic beyond translating to services."""

@@ -1,0 +1,36 @@
+"""Run metrics: PUT to append, POST (the client) or GET (opsml-cli) to read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import SessionsDep
+from app.schemas import GetMetricsRequest, MetricsResponse, PutMetricsRequest, SuccessResponse
+from app.services import metrics
+
+router = APIRouter(prefix="/opsml", tags=["metrics"])
+
+
+@router.put("/metrics")
+def put_metrics(payload: PutMetricsRequest, sessions: SessionsDep) -> SuccessResponse:
+    metrics.insert_metrics(sessions, [m.model_dump(exclude_none=True) for m in payload.metric])
+    return SuccessResponse(complete=True)
+
+
+@router.post("/metrics")
+def post_metrics(payload: GetMetricsRequest, sessions: SessionsDep) -> MetricsResponse:
+    found = metrics.get_metrics(sessions, payload.run_uid, payload.name, payload.names_only)
+    return MetricsResponse(metric=found)
+
+
+@router.get("/metrics")
+def get_metrics(
+    sessions: SessionsDep,
+    run_uid: Annotated[str, Query(max_length=256)],
+    name: Annotated[list[str] | None, Query(max_length=1000)] = None,
+    names_only: bool = False,
+) -> MetricsResponse:
+    """What `opsml-cli get-model-metrics` sends (the reference server answered 405)."""
+    return MetricsResponse(metric=metrics.get_metrics(sessions, run_uid, name, names_only))

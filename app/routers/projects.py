@@ -1,0 +1,22 @@
+"""Project ids for ProjectCards."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import SessionsDep
+from app.schemas import ProjectIdResponse
+from app.services.projects import project_id
+
+router = APIRouter(prefix="/opsml/projects", tags=["projects"])
+
+
+@router.get("/id")
+def get_project_id(
+    sessions: SessionsDep,
+    project_name: Annotated[str, Query(min_length=1, max_length=128)],
+    repository: Annotated[str, Query(min_length=1, max_length=128)],
+) -> ProjectIdResponse:
+    return ProjectIdResponse(project_id=project_id(sessions, project_name, repository))

@@ -1,0 +1,1 @@
+"""Registry logic. Services know nothing of HTTP: they raise `app.errors` exceptions."""

@@ -1,0 +1,346 @@
+"""Card registry operations: versions, list, create, update, delete."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.engine import transaction
+from app.db.tables import Base, CardRecord, ProjectRecord, VersionClaim
+from app.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
+from app.services import records, semver
+from app.services.registries import REGISTRY_TABLES
+
+# An unused `cards/version` answer is held this long, so concurrent registrations of one name
+# get distinct versions, then freed for a client that retries after a failed registration.
+CLAIM_TTL_US = 15 * 60 * 1_000_000
+_CLAIM_ATTEMPTS = 20
+DEFAULT_LIST_LIMIT = 20
+
+ERR_DUPLICATE_VERSION = (
+    "A {registry} card {repository}/{name} version {version} already exists; register a new "
+    "version or update the existing card"
+)
+ERR_DUPLICATE_PROJECT = "A project with project_id {project_id} already exists"
+ERR_NO_CARD = "No {registry} card with uid {uid}"
+ERR_MAX_DATE = "max_date must be a date as YYYY-MM-DD"
+ERR_VERSION_BUSY = "Could not reserve a version after several attempts; try again"
+
+
+@dataclass(frozen=True)
+class CardQuery:
+    uid: str | None = None
+    name: str | None = None
+    repository: str | None = None
+    version: str | None = None
+    max_date: str | None = None
+    limit: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    query_terms: dict[str, Any] = field(default_factory=dict)
+    ignore_release_candidates: bool = False
+    sort_by_timestamp: bool = False
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _version_prefix_filter(column: Any, prefix: str) -> Any:
+    """SQL twin of `semver.matches_prefix`: the index narrows, Python has the last word."""
+    escaped = _escape_like(prefix)
+    return or_(column == prefix, *(column.like(f"{escaped}{sep}%", escape="\\") for sep in ".-+"))
+
+
+def _max_date_us(max_date: str) -> int:
+    try:
+        day = datetime.strptime(max_date, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidRequestError(ERR_MAX_DATE) from None
+    return int(day.replace(hour=23, minute=59, second=59, microsecond=999_999).timestamp() * 1e6)
+
+
+class CardService:
+    """Registry operations over one database; safe to share between requests."""
+
+    def __init__(self, sessions: sessionmaker[Session], app_env: str) -> None:
+        self._sessions = sessions
+        self._app_env = app_env
+
+    # -- reads ---------------------------------------------------------------------------
+    def uid_exists(self, registry: str, uid: str) -> bool:
+        table = REGISTRY_TABLES[registry]
+        column = table.uid  # type: ignore[attr-defined]
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).where(column == uid)) != 0
+
+    def repositories(self, registry: str) -> list[str]:
+        table = REGISTRY_TABLES[registry]
+        column = table.repository  # type: ignore[attr-defined]
+        query = select(column).where(column.is_not(None)).distinct().order_by(column.asc())
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def names(self, registry: str, repository: str | None) -> list[str]:
+        table = REGISTRY_TABLES[registry]
+        query = select(table.name).where(table.name.is_not(None))  # type: ignore[attr-defined]
+        if repository:
+            query = query.where(table.repository == records.clean_name(repository))  # type: ignore[attr-defined]
+        query = query.distinct().order_by(table.name.asc())  # type: ignore[attr-defined]
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def list_cards(self, registry: str, query: CardQuery) -> list[dict[str, Any]]:
+        table = REGISTRY_TABLES[registry]
+        with self._sessions() as session:
+            if query.uid:
+                row = session.scalars(select(table).where(table.uid == query.uid)).first()  # type: ignore[attr-defined]
+                return [records.to_dict(row)] if row is not None else []
+            prefix, top_only = self._list_prefix(query.version)
+            conditions = self._list_conditions(table, registry, query, prefix)
+            rows = self._ordered_rows(session, table, conditions, query, prefix)
+        cards = [records.to_dict(row) for row in rows]
+        if query.ignore_release_candidates:
+            cards = [c for c in cards if not _is_prerelease(c.get("version"))]
+        if top_only:
+            return cards[:1]
+        limit = self._effective_limit(query)
+        return cards[:limit] if limit is not None else cards
+
+    @staticmethod
+    def _effective_limit(query: CardQuery) -> int | None:
+        if query.limit is not None:
+            return query.limit
+        if not (query.name or query.repository):
+            return DEFAULT_LIST_LIMIT
+        return None
+
+    @staticmethod
+    def _list_prefix(version: str | None) -> tuple[str | None, bool]:
+        if not version:
+            return None, False
+        try:
+            return semver.list_search_prefix(version)
+        except semver.VersionFormatError as exc:
+            raise InvalidRequestError(str(exc)) from None
+
+    @staticmethod
+    def _list_conditions(
+        table: type[Base], registry: str, query: CardQuery, prefix: str | None
+    ) -> list[Any]:
+        known = records.field_names(table)
+        conditions: list[Any] = []
+        if query.name:
+            conditions.append(table.name == records.clean_name(query.name))  # type: ignore[attr-defined]
+        if query.repository:
+            conditions.append(table.repository == records.clean_name(query.repository))  # type: ignore[attr-defined]
+        if prefix:
+            conditions.append(_version_prefix_filter(table.version, prefix))  # type: ignore[attr-defined]
+        if query.max_date:
+            conditions.append(table.timestamp <= _max_date_us(query.max_date))  # type: ignore[attr-defined]
+        if query.tags:
+            if "tags" not in known:
+                raise InvalidRequestError(f"{registry} cards have no tags to filter on")
+            for key, value in query.tags.items():
+                conditions.append(table.tags[key].as_string() == str(value))  # type: ignore[attr-defined]
+        for key, value in query.query_terms.items():
+            if key not in known:
+                raise InvalidRequestError(
+                    f"Unknown query term '{key[:64]}' for {registry} cards; known: {', '.join(known)}"
+                )
+            conditions.append(getattr(table, key) == value)
+        return conditions
+
+    def _ordered_rows(
+        self,
+        session: Session,
+        table: type[Base],
+        conditions: list[Any],
+        query: CardQuery,
+        prefix: str | None,
+    ) -> list[Any]:
+        limit = self._effective_limit(query)
+        if query.sort_by_timestamp:
+            stmt = select(table).where(*conditions).order_by(table.timestamp.desc())  # type: ignore[attr-defined]
+            if limit is not None and not query.ignore_release_candidates:
+                stmt = stmt.limit(limit)
+            return [r for r in session.scalars(stmt) if _prefix_ok(r, prefix)]
+        # Semver order is computed here, not in SQL: it is the same on every database and
+        # right for pre-releases. Only (uid, version) of the matches is read to sort.
+        keys = session.execute(select(table.uid, table.version).where(*conditions)).all()  # type: ignore[attr-defined]
+        by_version: dict[str, list[str]] = {}
+        for uid, version in keys:
+            if prefix is None or semver.matches_prefix(version, prefix):
+                by_version.setdefault(version, []).append(uid)
+        ordered = [uid for v in semver.sort_descending(list(by_version)) for uid in by_version[v]]
+        if limit is not None and not query.ignore_release_candidates:
+            ordered = ordered[:limit]
+        if not ordered:
+            return []
+        rows = {r.uid: r for r in session.scalars(select(table).where(table.uid.in_(ordered)))}  # type: ignore[attr-defined]
+        return [rows[uid] for uid in ordered if uid in rows]
+
+    # -- versions ------------------------------------------------------------------------
+    def next_version(
+        self,
+        registry: str,
+        name: str,
+        repository: str,
+        supplied: str | None,
+        version_type: semver.VersionType,
+        pre_tag: str,
+        build_tag: str,
+    ) -> str:
+        """Answer `cards/version` and hold the answer, so no concurrent caller gets it too."""
+        table = REGISTRY_TABLES[registry]
+        name, repository = records.clean_name(name) or "", records.clean_name(repository) or ""
+        try:
+            if supplied is not None:
+                supplied = semver.validate_supplied_version(supplied)
+            semver.validate_tag(pre_tag, "pre_tag")
+            semver.validate_tag(build_tag, "build_tag")
+        except semver.VersionFormatError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        prefix = semver.search_prefix(supplied, version_type) if supplied else None
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                with transaction(self._sessions) as session:
+                    taken = self._taken_versions(session, table, registry, name, repository)
+                    if prefix:
+                        taken = [v for v in taken if semver.matches_prefix(v, prefix)]
+                    version = semver.next_version(taken, supplied, version_type, pre_tag, build_tag)
+                    session.add(VersionClaim(
+                        registry_type=registry, name=name, repository=repository, version=version,
+                        uid=None, claimed_at=_now_us(),
+                    ))
+                return version
+            except IntegrityError:
+                continue  # someone claimed the same version a moment ago: compute again
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig).lower():
+                    raise
+        raise UnavailableError(ERR_VERSION_BUSY)
+
+    @staticmethod
+    def _taken_versions(
+        session: Session, table: type[Base], registry: str, name: str, repository: str
+    ) -> list[str]:
+        session.execute(delete(VersionClaim).where(
+            VersionClaim.registry_type == registry, VersionClaim.name == name,
+            VersionClaim.repository == repository, VersionClaim.uid.is_(None),
+            VersionClaim.claimed_at < _now_us() - CLAIM_TTL_US,
+        ))
+        cards = session.scalars(select(table.version).where(  # type: ignore[attr-defined]
+            table.name == name, table.repository == repository))  # type: ignore[attr-defined]
+        claims = session.scalars(select(VersionClaim.version).where(
+            VersionClaim.registry_type == registry, VersionClaim.name == name,
+            VersionClaim.repository == repository))
+        return sorted(set(cards) | set(claims))
+
+    # -- writes --------------------------------------------------------------------------
+    def create(self, registry: str, card: dict[str, Any]) -> None:
+        table = REGISTRY_TABLES[registry]
+        record = self._prepare(table, registry, card)
+        try:
+            with transaction(self._sessions) as session:
+                if issubclass(table, CardRecord):
+                    self._take_version(session, table, registry, record)
+                session.add(table(**record))
+                session.flush()
+        except IntegrityError:
+            raise self._conflict(registry, record) from None
+
+    def _prepare(self, table: type[Base], registry: str, card: dict[str, Any]) -> dict[str, Any]:
+        record = records.validate_record(table, dict(card), registry)
+        if issubclass(table, ProjectRecord):
+            records.require(record, "project_id", "name", "repository", "version")
+        else:
+            records.require(record, "uid", "name", "repository", "version")
+            record.setdefault("date", date.today().isoformat())
+            record.setdefault("app_env", self._app_env)
+            if record.get("timestamp") is None:
+                record["timestamp"] = _now_us()
+        record["name"] = records.clean_name(record["name"])
+        record["repository"] = records.clean_name(record["repository"])
+        return record
+
+    def _take_version(
+        self, session: Session, table: type[CardRecord], registry: str, record: dict[str, Any]
+    ) -> None:
+        name, repository, version, uid = (
+            record["name"], record["repository"], record["version"], record["uid"]
+        )
+        duplicate = session.scalar(select(table.uid).where(
+            table.name == name, table.repository == repository, table.version == version,
+            table.uid != uid,
+        ).limit(1))
+        if duplicate is not None:
+            raise self._conflict(registry, record)
+        key = and_(
+            VersionClaim.registry_type == registry, VersionClaim.name == name,
+            VersionClaim.repository == repository, VersionClaim.version == version,
+        )
+        claimed = session.execute(
+            update(VersionClaim).where(key, VersionClaim.uid.is_(None)).values(uid=uid)
+        ).rowcount
+        if claimed:
+            return
+        holder = session.scalar(select(VersionClaim.uid).where(key))
+        if holder is None:
+            session.add(VersionClaim(registry_type=registry, name=name, repository=repository,
+                                     version=version, uid=uid, claimed_at=_now_us()))
+            session.flush()
+        elif holder != uid:
+            raise self._conflict(registry, record)
+
+    @staticmethod
+    def _conflict(registry: str, record: dict[str, Any]) -> ConflictError:
+        if registry == "project":
+            return ConflictError(ERR_DUPLICATE_PROJECT.format(project_id=record.get("project_id")))
+        return ConflictError(ERR_DUPLICATE_VERSION.format(
+            registry=registry, name=record.get("name"), repository=record.get("repository"),
+            version=record.get("version"),
+        ))
+
+    def update(self, registry: str, card: dict[str, Any]) -> None:
+        table = REGISTRY_TABLES[registry]
+        record = records.validate_record(table, dict(card), registry)
+        records.require(record, "uid")
+        uid = record.pop("uid")
+        for key in ("name", "repository"):
+            if record.get(key) is not None:
+                record[key] = records.clean_name(record[key])
+        with transaction(self._sessions) as session:
+            found = session.execute(
+                update(table).where(table.uid == uid).values(**record)  # type: ignore[attr-defined]
+                if record else select(table.uid).where(table.uid == uid)  # type: ignore[attr-defined]
+            )
+            matched = found.rowcount if record else len(found.all())
+        if not matched:
+            raise NotFoundError(ERR_NO_CARD.format(registry=registry, uid=uid))
+
+    def delete(self, registry: str, uid: str) -> bool:
+        table = REGISTRY_TABLES[registry]
+        with transaction(self._sessions) as session:
+            session.execute(delete(table).where(table.uid == uid))  # type: ignore[attr-defined]
+            session.execute(delete(VersionClaim).where(
+                VersionClaim.registry_type == registry, VersionClaim.uid == uid))
+        return not self.uid_exists(registry, uid)
+
+
+def _is_prerelease(version: Any) -> bool:
+    parsed = semver.SemVer.try_parse(version if isinstance(version, str) else None)
+    return parsed is not None and parsed.is_prerelease
+
+
+def _prefix_ok(row: Any, prefix: str | None) -> bool:
+    return prefix is None or semver.matches_prefix(row.version, prefix)

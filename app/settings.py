@@ -1,0 +1,147 @@
+"""Server configuration, read once from the environment.
+
+Every variable of the seed's table is read here and nowhere else (the storage layer receives
+the environment mapping explicitly so that it can be tested without touching `os.environ`).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from app.errors import ConfigError
+
+DEFAULT_TRACKING_URI = "sqlite:///opsml_data/opsml.db"
+DEFAULT_STORAGE_URI = "./opsml_data/artifacts"
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """What the server needs to start; secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+
+    tracking_uri: SecretStr = Field(
+        default=SecretStr(DEFAULT_TRACKING_URI), validation_alias="OPSML_TRACKING_URI"
+    )
+    storage_uri: str = Field(default=DEFAULT_STORAGE_URI, validation_alias="OPSML_STORAGE_URI")
+    pool_size: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=10, validation_alias="OPSML_POOL_SIZE"
+    )
+    max_overflow: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=5, validation_alias="OPSML_MAX_OVERFLOW"
+    )
+    app_env: AppEnv = Field(default=AppEnv.DEVELOPMENT, validation_alias="APP_ENV")
+    prod_token: SecretStr | None = Field(default=None, validation_alias="OPSML_PROD_TOKEN")
+    username: str | None = Field(default=None, validation_alias="OPSML_USERNAME")
+    password: SecretStr | None = Field(default=None, validation_alias="OPSML_PASSWORD")
+    signing_key: SecretStr | None = Field(default=None, validation_alias="OPSML_SIGNING_KEY")
+    max_upload_bytes: Annotated[int, Field(ge=1)] = Field(
+        default=50 * 1024**3, validation_alias="OPSML_MAX_UPLOAD_BYTES"
+    )
+
+    @field_validator("app_env", mode="before")
+    @classmethod
+    def _lower_app_env(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("storage_uri")
+    @classmethod
+    def _storage_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @property
+    def database_url(self) -> URL:
+        return parse_tracking_uri(self.tracking_uri.get_secret_value())
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.get_backend_name() == "sqlite"
+
+
+_ALIASES = {
+    name: field.validation_alias for name, field in Settings.model_fields.items()
+}
+
+
+def parse_tracking_uri(raw: str) -> URL:
+    """Turn `OPSML_TRACKING_URI` into a SQLAlchemy URL with the driver we ship.
+
+    Accepted: `sqlite:///path.db`, a bare path to a SQLite file, and `postgresql://` /
+    `postgres://` / `postgresql+pg8000://`; Postgres always goes through pg8000 (pure Python,
+    no libpq in the image). Error messages never repeat the URI: it may hold a password.
+    """
+    value = raw.strip()
+    if not value:
+        raise ConfigError("OPSML_TRACKING_URI is empty; set a sqlite:/// path or a postgresql:// URL")
+    if "://" not in value:
+        value = f"sqlite:///{value}"
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            "OPSML_TRACKING_URI is not a database URL (expected sqlite:///path.db or "
+            "postgresql://user:password@host:5432/db)"
+        ) from exc
+    backend = url.get_backend_name()
+    if backend in {"postgresql", "postgres"}:
+        if url.drivername not in {"postgresql", "postgres", "postgresql+pg8000"}:
+            raise ConfigError(
+                f"OPSML_TRACKING_URI uses driver '{url.drivername}'; only pg8000 is shipped: "
+                "use postgresql:// or postgresql+pg8000://"
+            )
+        if not url.host or not url.database:
+            raise ConfigError("OPSML_TRACKING_URI needs a host and a database name")
+        return url.set(drivername="postgresql+pg8000")
+    if backend == "sqlite":
+        return url
+    raise ConfigError(
+        f"OPSML_TRACKING_URI scheme '{url.drivername}' is not supported; use sqlite:/// or "
+        "postgresql://"
+    )
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a file-backed SQLite URL (None for in-memory)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment, turning any problem into one `ConfigError` line."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "configuration"
+        variable = _ALIASES.get(field, field)
+        # `input` is deliberately left out of the message: it can be a secret.
+        raise ConfigError(f"{variable}: {error['msg']}") from None
+    settings.database_url  # noqa: B018 - validate the URI now, not on first request
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def environment() -> dict[str, str]:
+    """A copy of the process environment, for the storage layer's credential lookup."""
+    return dict(os.environ)
