@@ -19,7 +19,7 @@ from app.services.registries import REGISTRY_TABLES
 
 # An unused `cards/version` answer is held this long, so concurrent registrations of one name
 # get distinct versions, then freed for a client that retries after a failed registration.
-CLAIM_TTL_US = 15 * 60 * 1_000_000
+CLAIM_TTL_US = 10 * 60 * 1_000_000
 _CLAIM_ATTEMPTS = 20
 DEFAULT_LIST_LIMIT = 20
 

@@ -154,8 +154,9 @@ class ArtifactStore:
         )
 
     def exists(self, client_path: str) -> bool:
+        path = self.storage_path(client_path)
         try:
-            return bool(self.fs.exists(self.storage_path(client_path)))
+            return bool(self.fs.exists(path))
         except Exception as exc:
             raise _unavailable(exc) from exc
 

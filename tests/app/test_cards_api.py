@@ -1,0 +1,161 @@
+"""The card routes as the opsml client drives them, on SQLite and on Postgres."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi.testclient import TestClient
+
+from app.services.records import ERR_UNKNOWN_FIELDS
+from tests.app.helpers import card_record, create, list_cards, next_version, register
+
+
+def test_registry_table_names_every_registry(client: TestClient) -> None:
+    for registry, table in [("data", "OPSML_DATA_REGISTRY"), ("MODEL", "OPSML_MODEL_REGISTRY"),
+                            ("run", "OPSML_RUN_REGISTRY"), ("project", "OPSML_PROJECT_REGISTRY"),
+                            ("audit", "OPSML_AUDIT_REGISTRY"), ("pipeline", "OPSML_PIPELINE_REGISTRY")]:
+        response = client.get("/opsml/registry/table", params={"registry_type": registry})
+        assert response.json() == {"table_name": table}
+
+
+def test_unknown_registry_is_a_clear_400(client: TestClient) -> None:
+    response = client.get("/opsml/registry/table", params={"registry_type": "feature"})
+    assert response.status_code == 400
+    assert "Unknown registry type 'feature'" in response.json()["detail"]
+    response = client.post("/opsml/cards/list", json={"registry_type": "nope"})
+    assert response.status_code == 400
+
+
+def test_register_list_update_delete_round_trip(client: TestClient, unique: str) -> None:
+    repo, name = f"repo-{unique}", "iris-data"
+    uid_check = client.post("/opsml/cards/uid", json={"uid": "None", "registry_type": "data"})
+    assert uid_check.json() == {"uid_exists": False}
+    record = register(client, name, repo, data_type="pandas")
+    assert record["version"] == "1.0.0"
+    assert client.post("/opsml/cards/uid", json={"uid": record["uid"], "registry_type": "data"}
+                       ).json() == {"uid_exists": True}
+
+    [listed] = list_cards(client, uid=record["uid"], limit=1)
+    assert listed["name"] == name and listed["repository"] == repo and listed["version"] == "1.0.0"
+    assert listed["data_type"] == "pandas" and listed["app_env"] == "development"
+    assert len(listed["date"]) == 10  # the server fills YYYY-MM-DD
+
+    updated = {**record, "contact": "new@example.com", "tags": {"stage": "prod"}}
+    response = client.post("/opsml/cards/update", json={"card": updated, "registry_type": "data"})
+    assert response.json() == {"updated": True}
+    [listed] = list_cards(client, uid=record["uid"])
+    assert listed["contact"] == "new@example.com" and listed["tags"] == {"stage": "prod"}
+    assert list_cards(client, repository=repo, tags={"stage": "prod"})[0]["uid"] == record["uid"]
+    assert list_cards(client, repository=repo, tags={"stage": "dev"}) == []
+
+    response = client.post("/opsml/cards/delete", json={
+        "card": {"uid": record["uid"], "name": name, "version": "1.0.0"}, "registry_type": "data"})
+    assert response.json() == {"deleted": True}
+    assert list_cards(client, uid=record["uid"]) == []
+
+
+def test_versions_follow_the_protocol_rules(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    # Each case starts from {1.0.0}; a fresh name per case, since answers are held (below).
+    for version_type, expected in (("minor", "1.1.0"), ("major", "2.0.0"), ("patch", "1.0.1")):
+        name = f"from-one-{version_type}"
+        assert register(client, name, repo)["version"] == "1.0.0"
+        assert next_version(client, name, repo, version_type) == expected
+    register(client, "two", repo)
+    register(client, "two", repo)  # {1.0.0, 1.1.0}
+    assert register(client, "two", repo, "patch")["version"] == "1.1.1"
+    assert register(client, "n", repo, supplied="3.1")["version"] == "3.1.0"
+    assert next_version(client, "p", repo, "pre") == "1.0.0-rc.1"
+    assert next_version(client, "b", repo, "build") == "1.0.0+build.1"
+    assert next_version(client, "q", repo, "pre_build") == "1.0.0-rc.1+build.1"
+    register(client, "rc", repo, "pre")  # 1.0.0-rc.1 and no final release yet
+    assert next_version(client, "rc", repo, "minor") == "1.0.0"
+
+
+def test_a_version_handed_out_is_not_handed_out_again(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    first = next_version(client, "held", repo)
+    second = next_version(client, "held", repo)
+    assert (first, second) == ("1.0.0", "1.1.0")
+    # The first answer is still usable by the client it was given to.
+    response = client.post("/opsml/cards/create", json={
+        "card": card_record("held", repo, first), "registry_type": "data"})
+    assert response.status_code == 200, response.text
+
+
+def test_concurrent_version_requests_get_distinct_versions(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = list(pool.map(lambda _: next_version(client, "race", repo), range(16)))
+    assert len(set(versions)) == 16, sorted(versions)
+
+
+def test_duplicate_version_is_a_409_and_no_second_row(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    first = register(client, "dup", repo)
+    clash = card_record("dup", repo, first["version"])
+    response = client.post("/opsml/cards/create", json={"card": clash, "registry_type": "data"})
+    assert response.status_code == 409
+    assert "already exists" in response.json()["detail"]
+    assert len(list_cards(client, name="dup", repository=repo)) == 1
+
+
+def test_unknown_card_field_is_a_400_naming_it(client: TestClient, unique: str) -> None:
+    record = card_record("x", f"repo-{unique}", "1.0.0", favourite_colour="blue")
+    response = client.post("/opsml/cards/create", json={"card": record, "registry_type": "data"})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith(ERR_UNKNOWN_FIELDS.split("{")[0]) and "favourite_colour" in detail
+
+
+def test_wrong_field_types_are_400_not_500(client: TestClient, unique: str) -> None:
+    for bad in ({"timestamp": "yesterday"}, {"name": 7}, {"contact": "x" * 500}):
+        record = {**card_record("x", f"repo-{unique}", "1.0.0"), **bad}
+        response = client.post("/opsml/cards/create", json={"card": record, "registry_type": "data"})
+        assert response.status_code == 400, (bad, response.text)
+
+
+def test_malformed_json_is_a_422(client: TestClient) -> None:
+    response = client.post("/opsml/cards/list", content=b"{not json",
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_caret_does_not_match_ten(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    for version in ("1.0.0", "1.2.0", "10.0.0"):
+        create(client, "semver", repo, version)
+    [top] = list_cards(client, name="semver", repository=repo, version="^1")
+    assert top["version"] == "1.2.0"
+    assert [c["version"] for c in list_cards(client, name="semver", repository=repo,
+                                             version="1.*")] == ["1.2.0", "1.0.0"]
+    [tilde] = list_cards(client, name="semver", repository=repo, version="~1.0")
+    assert tilde["version"] == "1.0.0"
+
+
+def test_list_orders_by_semver_and_can_drop_release_candidates(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    for version in ("1.0.0", "1.10.0", "1.9.0", "2.0.0-rc.1"):
+        create(client, "order", repo, version)
+    versions = [c["version"] for c in list_cards(client, name="order", repository=repo)]
+    assert versions == ["2.0.0-rc.1", "1.10.0", "1.9.0", "1.0.0"]
+    versions = [c["version"] for c in list_cards(client, name="order", repository=repo,
+                                                 ignore_release_candidates=True)]
+    assert versions == ["1.10.0", "1.9.0", "1.0.0"]
+    assert len(list_cards(client, name="order", repository=repo, limit=2)) == 2
+
+
+def test_repositories_and_names(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    register(client, "b-card", repo)
+    register(client, "a-card", repo)
+    repos = client.get("/opsml/cards/repositories", params={"registry_type": "data"}).json()
+    assert repo in repos["repositories"] and repos["repositories"] == sorted(repos["repositories"])
+    names = client.get("/opsml/cards/names", params={"registry_type": "data", "repository": repo})
+    assert names.json() == {"names": ["a-card", "b-card"]}
+
+
+def test_bad_max_date_is_a_400(client: TestClient) -> None:
+    response = client.post("/opsml/cards/list", json={"registry_type": "data", "max_date": "May 1"})
+    assert response.status_code == 400
+    assert "YYYY-MM-DD" in response.json()["detail"]
