@@ -1,0 +1,66 @@
+"""Login (run_app(login=True)) and the production write token."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.auth import ERR_BAD_LOGIN, ERR_BAD_PROD_TOKEN, ERR_LOGIN_UNSET, ERR_PROD_TOKEN_UNSET
+from app.errors import ConfigError
+from app.main import create_app
+from tests.app.helpers import card_record
+
+USER, PASSWORD = "alice", "s3cret-pw"
+
+
+@pytest.fixture
+def locked(make_client) -> TestClient:
+    return make_client(login=True, OPSML_USERNAME=USER, OPSML_PASSWORD=PASSWORD)
+
+
+@pytest.mark.parametrize("route", ["/opsml/registry/table?registry_type=data", "/docs",
+                                   "/openapi.json", "/redoc", "/opsml/files/list?path=opsml-root:/"])
+def test_login_guards_every_route_including_docs(locked: TestClient, route: str) -> None:
+    assert locked.get(route).status_code == 401
+    assert locked.get(route, auth=("alice", "wrong")).status_code == 401
+    assert locked.get(route, auth=("mallory", PASSWORD)).status_code == 401
+    response = locked.get(route, auth=(USER, PASSWORD))
+    assert response.status_code == 200, response.text
+
+
+def test_rejection_says_what_to_send_and_never_echoes_secrets(locked: TestClient) -> None:
+    response = locked.get("/opsml/cards/repositories?registry_type=data", auth=(USER, "guess"))
+    assert response.json() == {"detail": ERR_BAD_LOGIN}
+    assert response.headers["www-authenticate"].startswith("Basic")
+    assert PASSWORD not in response.text and "guess" not in response.text
+
+
+@pytest.mark.parametrize("route", ["/livez", "/readyz", "/opsml/healthcheck", "/metrics"])
+def test_probes_and_metrics_stay_open(locked: TestClient, route: str) -> None:
+    assert locked.get(route).status_code == 200
+
+
+def test_login_without_credentials_configured_refuses_to_start(make_settings) -> None:
+    with pytest.raises(ConfigError, match=ERR_LOGIN_UNSET):
+        create_app(make_settings(), login=True)
+
+
+def test_production_without_token_refuses_to_start(make_settings) -> None:
+    with pytest.raises(ConfigError, match=ERR_PROD_TOKEN_UNSET):
+        create_app(make_settings(APP_ENV="production"), login=False)
+
+
+def test_production_writes_need_the_prod_token(make_client, unique: str) -> None:
+    client = make_client(APP_ENV="production", OPSML_PROD_TOKEN="prod-token-1")
+    body = {"card": card_record("x", f"repo-{unique}", "1.0.0"), "registry_type": "data"}
+    response = client.post("/opsml/cards/create", json=body)
+    assert response.status_code == 403 and response.json() == {"detail": ERR_BAD_PROD_TOKEN}
+    response = client.post("/opsml/cards/create", json=body, headers={"X-Prod-Token": "staging"})
+    assert response.status_code == 403
+    response = client.get("/opsml/files/delete", params={"path": "opsml-root:/x"})
+    assert response.status_code == 403
+    response = client.post("/opsml/cards/create", json=body, headers={"X-Prod-Token": "prod-token-1"})
+    assert response.status_code == 200
+    # Reads never need the token.
+    listed = client.post("/opsml/cards/list", json={"registry_type": "data", "uid": body["card"]["uid"]})
+    assert listed.status_code == 200 and listed.json()["cards"][0]["app_env"] == "production"
