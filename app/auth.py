@@ -26,8 +26,12 @@ ERR_LOGIN_UNSET = (
     "without login"
 )
 ERR_PROD_TOKEN_UNSET = "APP_ENV=production needs OPSML_PROD_TOKEN to protect writes"
-ERR_BAD_LOGIN = "Invalid or missing credentials: send HTTP Basic auth (OPSML_USERNAME/OPSML_PASSWORD)"
-ERR_BAD_PROD_TOKEN = "Writes in production need the header X-Prod-Token with the server's OPSML_PROD_TOKEN"
+ERR_BAD_LOGIN = (
+    "Invalid or missing credentials: send HTTP Basic auth (OPSML_USERNAME/OPSML_PASSWORD)"
+)
+ERR_BAD_PROD_TOKEN = (
+    "Writes in production need the header X-Prod-Token with the server's OPSML_PROD_TOKEN"
+)
 
 
 def check_auth_settings(settings: Settings, login: bool) -> None:
@@ -67,15 +71,17 @@ class BasicAuthMiddleware:
             await self.app(scope, receive, send)
             return
         body = json.dumps({"detail": ERR_BAD_LOGIN}).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Basic realm="opsml"'),
-            ],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Basic realm="opsml"'),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

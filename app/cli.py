@@ -12,8 +12,12 @@ DEFAULT_PORT = 8888
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
     parser.add_argument(
         "--login",
         action=argparse.BooleanOptionalAction,
@@ -60,7 +64,9 @@ def _migrate() -> int:
 
 def uvicorn_server(argv: list[str] | None = None) -> None:
     """`opsml-uvicorn-server [--host H] [--port P] [--login|--no-login]` for local use."""
-    parser = argparse.ArgumentParser(prog="opsml-uvicorn-server", description=uvicorn_server.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="opsml-uvicorn-server", description=uvicorn_server.__doc__
+    )
     _serve_arguments(parser)
     args = parser.parse_args(argv)
     sys.exit(_serve(args.host, args.port, args.login))

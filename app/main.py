@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 
 from app import errors
@@ -64,13 +65,13 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-    ]
+    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
     return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
 
-def _lifespan(settings: Settings, store: ArtifactStore):  # type: ignore[no-untyped-def]
+def _lifespan(
+    settings: Settings, store: ArtifactStore
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = build_engine(settings)
@@ -100,8 +101,14 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         version="0.1.0",
         lifespan=_lifespan(settings, store),
     )
-    for router in (health.router, cards.router, files.router, metrics.router,
-                   projects.router, models.router):
+    for router in (
+        health.router,
+        cards.router,
+        files.router,
+        metrics.router,
+        projects.router,
+        models.router,
+    ):
         app.include_router(router)
     app.add_exception_handler(errors.OpsmlServerError, _domain_error)
     app.add_exception_handler(DBAPIError, _database_error)

@@ -13,8 +13,7 @@ import sys
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("opsml_server.access")
@@ -88,10 +87,19 @@ class RequestObserver:
             route = _route_template(scope)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
-            log.info("request", extra={"fields": {
-                "method": scope["method"], "route": route, "path": scope["path"][:512],
-                "status": status, "bytes_sent": sent, "duration_ms": round(elapsed * 1000, 2),
-            }})
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "route": route,
+                        "path": scope["path"][:512],
+                        "status": status,
+                        "bytes_sent": sent,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    }
+                },
+            )
 
 
 def metrics_text() -> bytes:

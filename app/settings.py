@@ -74,9 +74,7 @@ class Settings(BaseSettings):
         return self.database_url.get_backend_name() == "sqlite"
 
 
-_ALIASES = {
-    name: field.validation_alias for name, field in Settings.model_fields.items()
-}
+_ALIASES = {name: field.validation_alias for name, field in Settings.model_fields.items()}
 
 
 def parse_tracking_uri(raw: str) -> URL:
@@ -88,7 +86,9 @@ def parse_tracking_uri(raw: str) -> URL:
     """
     value = raw.strip()
     if not value:
-        raise ConfigError("OPSML_TRACKING_URI is empty; set a sqlite:/// path or a postgresql:// URL")
+        raise ConfigError(
+            "OPSML_TRACKING_URI is empty; set a sqlite:/// path or a postgresql:// URL"
+        )
     if "://" not in value:
         value = f"sqlite:///{value}"
     try:

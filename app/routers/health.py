@@ -29,8 +29,10 @@ async def healthcheck() -> HealthCheckResponse:
 
 def _check_database(engine: Any) -> str:
     try:
-        return "ok" if schema_is_current(engine) else "schema not migrated: run opsml-server migrate"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return (
+            "ok" if schema_is_current(engine) else "schema not migrated: run opsml-server migrate"
+        )
+    except Exception as exc:
         return f"unreachable ({type(exc).__name__})"
 
 
@@ -39,7 +41,7 @@ def _check_storage(store: Any) -> str:
         store.check_reachable()
     except OpsmlServerError as exc:
         return exc.message
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"unreachable ({type(exc).__name__})"
     return "ok"
 

@@ -25,15 +25,23 @@ ERR_BAD_METADATA = "The model's model-metadata.json is not valid JSON"
 def model_metadata(payload: ModelMetadataRequest, cards: CardsDep, store: StoreDep) -> Any:
     if not payload.uid and not (payload.name and payload.repository):
         raise InvalidRequestError(ERR_NO_SELECTOR)
-    found = cards.list_cards("model", CardQuery(
-        uid=payload.uid, name=payload.name, repository=payload.repository,
-        version=payload.version, ignore_release_candidates=payload.ignore_release_candidate,
-    ))
+    found = cards.list_cards(
+        "model",
+        CardQuery(
+            uid=payload.uid,
+            name=payload.name,
+            repository=payload.repository,
+            version=payload.version,
+            ignore_release_candidates=payload.ignore_release_candidate,
+        ),
+    )
     if not found:
         raise NotFoundError(ERR_NO_MODEL)
     card = found[0]
-    path = (f"opsml-root:/{ModelCardRecord.__tablename__}/{card['repository']}/{card['name']}"
-            f"/v{card['version']}/model-metadata.json")
+    path = (
+        f"opsml-root:/{ModelCardRecord.__tablename__}/{card['repository']}/{card['name']}"
+        f"/v{card['version']}/model-metadata.json"
+    )
     try:
         return json.loads(store.read_bytes(path, METADATA_LIMIT))
     except ValueError as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +29,7 @@ ERR_DUPLICATE_VERSION = (
 )
 ERR_DUPLICATE_PROJECT = "A project with project_id {project_id} already exists"
 ERR_NO_CARD = "No {registry} card with uid {uid}"
+ERR_UNKNOWN_TERM = "Unknown query term '{term}' for {registry} cards; known: {known}"
 ERR_MAX_DATE = "max_date must be a date as YYYY-MM-DD"
 ERR_VERSION_BUSY = "Could not reserve a version after several attempts; try again"
 
@@ -45,6 +46,12 @@ class CardQuery:
     query_terms: dict[str, Any] = field(default_factory=dict)
     ignore_release_candidates: bool = False
     sort_by_timestamp: bool = False
+
+
+def _c(table: Any, attribute: str) -> Any:
+    """A table's column by attribute name: the registry tables share these by convention,
+    which the type system cannot see through `type[Base]`."""
+    return getattr(table, attribute)
 
 
 def _now_us() -> int:
@@ -79,23 +86,23 @@ class CardService:
     # -- reads ---------------------------------------------------------------------------
     def uid_exists(self, registry: str, uid: str) -> bool:
         table = REGISTRY_TABLES[registry]
-        column = table.uid  # type: ignore[attr-defined]
+        column = _c(table, "uid")
         with self._sessions() as session:
             return session.scalar(select(func.count()).where(column == uid)) != 0
 
     def repositories(self, registry: str) -> list[str]:
         table = REGISTRY_TABLES[registry]
-        column = table.repository  # type: ignore[attr-defined]
+        column = _c(table, "repository")
         query = select(column).where(column.is_not(None)).distinct().order_by(column.asc())
         with self._sessions() as session:
             return list(session.scalars(query))
 
     def names(self, registry: str, repository: str | None) -> list[str]:
         table = REGISTRY_TABLES[registry]
-        query = select(table.name).where(table.name.is_not(None))  # type: ignore[attr-defined]
+        query = select(_c(table, "name")).where(_c(table, "name").is_not(None))
         if repository:
-            query = query.where(table.repository == records.clean_name(repository))  # type: ignore[attr-defined]
-        query = query.distinct().order_by(table.name.asc())  # type: ignore[attr-defined]
+            query = query.where(_c(table, "repository") == records.clean_name(repository))
+        query = query.distinct().order_by(_c(table, "name").asc())
         with self._sessions() as session:
             return list(session.scalars(query))
 
@@ -103,7 +110,7 @@ class CardService:
         table = REGISTRY_TABLES[registry]
         with self._sessions() as session:
             if query.uid:
-                row = session.scalars(select(table).where(table.uid == query.uid)).first()  # type: ignore[attr-defined]
+                row = session.scalars(select(table).where(_c(table, "uid") == query.uid)).first()
                 return [records.to_dict(row)] if row is not None else []
             prefix, top_only = self._list_prefix(query.version)
             conditions = self._list_conditions(table, registry, query, prefix)
@@ -140,22 +147,23 @@ class CardService:
         known = records.field_names(table)
         conditions: list[Any] = []
         if query.name:
-            conditions.append(table.name == records.clean_name(query.name))  # type: ignore[attr-defined]
+            conditions.append(_c(table, "name") == records.clean_name(query.name))
         if query.repository:
-            conditions.append(table.repository == records.clean_name(query.repository))  # type: ignore[attr-defined]
+            conditions.append(_c(table, "repository") == records.clean_name(query.repository))
         if prefix:
-            conditions.append(_version_prefix_filter(table.version, prefix))  # type: ignore[attr-defined]
+            conditions.append(_version_prefix_filter(_c(table, "version"), prefix))
         if query.max_date:
-            conditions.append(table.timestamp <= _max_date_us(query.max_date))  # type: ignore[attr-defined]
+            conditions.append(_c(table, "timestamp") <= _max_date_us(query.max_date))
         if query.tags:
             if "tags" not in known:
                 raise InvalidRequestError(f"{registry} cards have no tags to filter on")
             for key, value in query.tags.items():
-                conditions.append(table.tags[key].as_string() == str(value))  # type: ignore[attr-defined]
+                conditions.append(_c(table, "tags")[key].as_string() == str(value))
         for key, value in query.query_terms.items():
             if key not in known:
+                known_list = ", ".join(known)
                 raise InvalidRequestError(
-                    f"Unknown query term '{key[:64]}' for {registry} cards; known: {', '.join(known)}"
+                    ERR_UNKNOWN_TERM.format(term=key[:64], registry=registry, known=known_list)
                 )
             conditions.append(getattr(table, key) == value)
         return conditions
@@ -170,13 +178,15 @@ class CardService:
     ) -> list[Any]:
         limit = self._effective_limit(query)
         if query.sort_by_timestamp:
-            stmt = select(table).where(*conditions).order_by(table.timestamp.desc())  # type: ignore[attr-defined]
+            stmt = select(table).where(*conditions).order_by(_c(table, "timestamp").desc())
             if limit is not None and not query.ignore_release_candidates:
                 stmt = stmt.limit(limit)
             return [r for r in session.scalars(stmt) if _prefix_ok(r, prefix)]
         # Semver order is computed here, not in SQL: it is the same on every database and
         # right for pre-releases. Only (uid, version) of the matches is read to sort.
-        keys = session.execute(select(table.uid, table.version).where(*conditions)).all()  # type: ignore[attr-defined]
+        keys = session.execute(
+            select(_c(table, "uid"), _c(table, "version")).where(*conditions)
+        ).all()
         by_version: dict[str, list[str]] = {}
         for uid, version in keys:
             if prefix is None or semver.matches_prefix(version, prefix):
@@ -186,7 +196,10 @@ class CardService:
             ordered = ordered[:limit]
         if not ordered:
             return []
-        rows = {r.uid: r for r in session.scalars(select(table).where(table.uid.in_(ordered)))}  # type: ignore[attr-defined]
+        rows = {
+            _c(r, "uid"): r
+            for r in session.scalars(select(table).where(_c(table, "uid").in_(ordered)))
+        }
         return [rows[uid] for uid in ordered if uid in rows]
 
     # -- versions ------------------------------------------------------------------------
@@ -218,10 +231,16 @@ class CardService:
                     if prefix:
                         taken = [v for v in taken if semver.matches_prefix(v, prefix)]
                     version = semver.next_version(taken, supplied, version_type, pre_tag, build_tag)
-                    session.add(VersionClaim(
-                        registry_type=registry, name=name, repository=repository, version=version,
-                        uid=None, claimed_at=_now_us(),
-                    ))
+                    session.add(
+                        VersionClaim(
+                            registry_type=registry,
+                            name=name,
+                            repository=repository,
+                            version=version,
+                            uid=None,
+                            claimed_at=_now_us(),
+                        )
+                    )
                 return version
             except IntegrityError:
                 continue  # someone claimed the same version a moment ago: compute again
@@ -234,16 +253,27 @@ class CardService:
     def _taken_versions(
         session: Session, table: type[Base], registry: str, name: str, repository: str
     ) -> list[str]:
-        session.execute(delete(VersionClaim).where(
-            VersionClaim.registry_type == registry, VersionClaim.name == name,
-            VersionClaim.repository == repository, VersionClaim.uid.is_(None),
-            VersionClaim.claimed_at < _now_us() - CLAIM_TTL_US,
-        ))
-        cards = session.scalars(select(table.version).where(  # type: ignore[attr-defined]
-            table.name == name, table.repository == repository))  # type: ignore[attr-defined]
-        claims = session.scalars(select(VersionClaim.version).where(
-            VersionClaim.registry_type == registry, VersionClaim.name == name,
-            VersionClaim.repository == repository))
+        session.execute(
+            delete(VersionClaim).where(
+                VersionClaim.registry_type == registry,
+                VersionClaim.name == name,
+                VersionClaim.repository == repository,
+                VersionClaim.uid.is_(None),
+                VersionClaim.claimed_at < _now_us() - CLAIM_TTL_US,
+            )
+        )
+        cards = session.scalars(
+            select(_c(table, "version")).where(
+                _c(table, "name") == name, _c(table, "repository") == repository
+            )
+        )
+        claims = session.scalars(
+            select(VersionClaim.version).where(
+                VersionClaim.registry_type == registry,
+                VersionClaim.name == name,
+                VersionClaim.repository == repository,
+            )
+        )
         return sorted(set(cards) | set(claims))
 
     # -- writes --------------------------------------------------------------------------
@@ -277,27 +307,46 @@ class CardService:
         self, session: Session, table: type[CardRecord], registry: str, record: dict[str, Any]
     ) -> None:
         name, repository, version, uid = (
-            record["name"], record["repository"], record["version"], record["uid"]
+            record["name"],
+            record["repository"],
+            record["version"],
+            record["uid"],
         )
-        duplicate = session.scalar(select(table.uid).where(
-            table.name == name, table.repository == repository, table.version == version,
-            table.uid != uid,
-        ).limit(1))
+        duplicate = session.scalar(
+            select(_c(table, "uid"))
+            .where(
+                _c(table, "name") == name,
+                _c(table, "repository") == repository,
+                _c(table, "version") == version,
+                _c(table, "uid") != uid,
+            )
+            .limit(1)
+        )
         if duplicate is not None:
             raise self._conflict(registry, record)
         key = and_(
-            VersionClaim.registry_type == registry, VersionClaim.name == name,
-            VersionClaim.repository == repository, VersionClaim.version == version,
+            VersionClaim.registry_type == registry,
+            VersionClaim.name == name,
+            VersionClaim.repository == repository,
+            VersionClaim.version == version,
         )
         claimed = session.execute(
             update(VersionClaim).where(key, VersionClaim.uid.is_(None)).values(uid=uid)
-        ).rowcount
-        if claimed:
+        )
+        if cast(CursorResult[Any], claimed).rowcount:
             return
         holder = session.scalar(select(VersionClaim.uid).where(key))
         if holder is None:
-            session.add(VersionClaim(registry_type=registry, name=name, repository=repository,
-                                     version=version, uid=uid, claimed_at=_now_us()))
+            session.add(
+                VersionClaim(
+                    registry_type=registry,
+                    name=name,
+                    repository=repository,
+                    version=version,
+                    uid=uid,
+                    claimed_at=_now_us(),
+                )
+            )
             session.flush()
         elif holder != uid:
             raise self._conflict(registry, record)
@@ -306,10 +355,14 @@ class CardService:
     def _conflict(registry: str, record: dict[str, Any]) -> ConflictError:
         if registry == "project":
             return ConflictError(ERR_DUPLICATE_PROJECT.format(project_id=record.get("project_id")))
-        return ConflictError(ERR_DUPLICATE_VERSION.format(
-            registry=registry, name=record.get("name"), repository=record.get("repository"),
-            version=record.get("version"),
-        ))
+        return ConflictError(
+            ERR_DUPLICATE_VERSION.format(
+                registry=registry,
+                name=record.get("name"),
+                repository=record.get("repository"),
+                version=record.get("version"),
+            )
+        )
 
     def update(self, registry: str, card: dict[str, Any]) -> None:
         table = REGISTRY_TABLES[registry]
@@ -320,20 +373,20 @@ class CardService:
             if record.get(key) is not None:
                 record[key] = records.clean_name(record[key])
         with transaction(self._sessions) as session:
-            found = session.execute(
-                update(table).where(table.uid == uid).values(**record)  # type: ignore[attr-defined]
-                if record else select(table.uid).where(table.uid == uid)  # type: ignore[attr-defined]
-            )
-            matched = found.rowcount if record else len(found.all())
-        if not matched:
-            raise NotFoundError(ERR_NO_CARD.format(registry=registry, uid=uid))
+            if session.scalar(select(_c(table, "uid")).where(_c(table, "uid") == uid)) is None:
+                raise NotFoundError(ERR_NO_CARD.format(registry=registry, uid=uid))
+            if record:
+                session.execute(update(table).where(_c(table, "uid") == uid).values(**record))
 
     def delete(self, registry: str, uid: str) -> bool:
         table = REGISTRY_TABLES[registry]
         with transaction(self._sessions) as session:
-            session.execute(delete(table).where(table.uid == uid))  # type: ignore[attr-defined]
-            session.execute(delete(VersionClaim).where(
-                VersionClaim.registry_type == registry, VersionClaim.uid == uid))
+            session.execute(delete(table).where(_c(table, "uid") == uid))
+            session.execute(
+                delete(VersionClaim).where(
+                    VersionClaim.registry_type == registry, VersionClaim.uid == uid
+                )
+            )
         return not self.uid_exists(registry, uid)
 
 

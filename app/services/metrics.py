@@ -37,8 +37,9 @@ def get_metrics(
                 query = query.where(MetricRecord.name.in_(names))
             found = [n for n in session.scalars(query.distinct().order_by(MetricRecord.name)) if n]
             return found or None
-        query = select(MetricRecord).where(MetricRecord.run_uid == run_uid)
+        rows_query = select(MetricRecord).where(MetricRecord.run_uid == run_uid)
         if names:
-            query = query.where(MetricRecord.name.in_(names))
-        rows = [records.to_dict(r) for r in session.scalars(query.order_by(MetricRecord.idx))]
+            rows_query = rows_query.where(MetricRecord.name.in_(names))
+        ordered = rows_query.order_by(MetricRecord.idx)
+        rows = [records.to_dict(r) for r in session.scalars(ordered)]
         return rows or None

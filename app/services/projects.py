@@ -12,10 +12,12 @@ from app.services.records import clean_name
 def project_id(sessions: sessionmaker[Session], name: str, repository: str) -> int:
     with sessions() as session:
         existing = session.scalar(
-            select(ProjectRecord.project_id).where(
+            select(ProjectRecord.project_id)
+            .where(
                 ProjectRecord.name == clean_name(name),
                 ProjectRecord.repository == clean_name(repository),
-            ).limit(1)
+            )
+            .limit(1)
         )
         if existing is not None:
             return int(existing)

@@ -37,7 +37,8 @@ def validate_record(table: type[Base], record: dict[str, Any], registry: str) ->
     if unknown:
         raise InvalidRequestError(
             ERR_UNKNOWN_FIELDS.format(
-                registry=registry, fields=", ".join(k[:64] for k in unknown[:10]),
+                registry=registry,
+                fields=", ".join(k[:64] for k in unknown[:10]),
                 known=", ".join(columns),
             )
         )
@@ -59,7 +60,11 @@ def _check_value(key: str, value: Any, column_type: Any) -> None:
     elif isinstance(column_type, Integer | BigInteger):
         if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
             raise InvalidRequestError(ERR_FIELD_TYPE.format(field=key, expected="an integer"))
-        if isinstance(column_type, Integer) and not isinstance(column_type, BigInteger) and abs(value) >= 2**31:
+        if (
+            isinstance(column_type, Integer)
+            and not isinstance(column_type, BigInteger)
+            and abs(value) >= 2**31
+        ):
             raise InvalidRequestError(ERR_FIELD_TYPE.format(field=key, expected="a 32-bit integer"))
     elif isinstance(column_type, Float):
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -97,7 +97,9 @@ class SemVer:
             return NotImplemented
         return self._key() < other._key()
 
-    def bump(self, version_type: VersionType, pre_tag: str = "rc", build_tag: str = "build") -> SemVer:
+    def bump(
+        self, version_type: VersionType, pre_tag: str = "rc", build_tag: str = "build"
+    ) -> SemVer:
         if version_type is VersionType.MAJOR:
             return SemVer(self.major + 1, 0, 0)
         if version_type is VersionType.MINOR:
@@ -183,7 +185,7 @@ def matches_prefix(version: str, prefix: str) -> bool:
         return True
     if not version.startswith(prefix):
         return False
-    rest = version[len(prefix):]
+    rest = version[len(prefix) :]
     return rest == "" or rest[0] in ".-+"
 
 

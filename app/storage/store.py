@@ -95,7 +95,7 @@ class ArtifactWriter:
                     handle.close()
             if _is_local(self._location) and self._location.fs.exists(self._write_path):
                 self._location.fs.rm(self._write_path)
-        except Exception as exc:  # noqa: BLE001 - cleanup is best effort by design
+        except Exception as exc:
             log.warning("could not clean up an aborted upload: %s", type(exc).__name__)
 
 
@@ -177,7 +177,7 @@ class ArtifactStore:
         handle, size = self.open_for_read(client_path)
         with handle:
             data: bytes = handle.read(limit + 1)
-        if size is not None and size > limit or len(data) > limit:
+        if (size is not None and size > limit) or len(data) > limit:
             raise UnavailableError(f"{client_path} is larger than {limit} bytes")
         return data
 

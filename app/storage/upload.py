@@ -7,7 +7,10 @@ fails, the artifact is aborted and nothing is left behind.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +22,8 @@ from app.storage.store import ArtifactWriter
 # Bytes gathered before one write to storage: large enough for full-speed disk and object
 # store writes, small enough that memory stays flat whatever the artifact size.
 FLUSH_SIZE = 4 * 1024 * 1024
+# Slices waiting for storage while the next one is received: bounds memory at ~3 slices.
+_QUEUE_DEPTH = 2
 FILE_FIELD = "file"
 
 ERR_NOT_MULTIPART = "Upload must be multipart/form-data with a boundary"
@@ -52,11 +57,18 @@ def _boundary(request: Request) -> bytes:
 
 
 async def receive_upload(request: Request, writer: ArtifactWriter, max_bytes: int) -> int:
-    """Parse the body into `writer`; returns the artifact's size. Aborts the writer on error."""
+    """Parse the body into `writer`; returns the artifact's size. Aborts the writer on error.
+
+    Receiving and writing overlap: a writer task drains a queue of at most `_QUEUE_DEPTH`
+    slices while the event loop keeps reading the socket, so the upload runs at the speed of
+    the slower side, not the sum of both, and memory stays bounded by the queue.
+    """
     state = _PartState()
-    parser = MultipartParser(_boundary(request), _callbacks(state))
+    parser = MultipartParser(_boundary(request), cast(Any, _callbacks(state)))
     received = 0
     await run_in_threadpool(writer.open)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
+    drain = asyncio.create_task(_drain(queue, writer))
     try:
         async for chunk in request.stream():
             received += len(chunk)
@@ -64,28 +76,46 @@ async def receive_upload(request: Request, writer: ArtifactWriter, max_bytes: in
                 raise UploadTooLargeError(ERR_TOO_LARGE.format(limit=max_bytes))
             parser.write(chunk)
             if len(state.pending) >= FLUSH_SIZE:
-                await _flush(state, writer)
+                await _hand_over(state, queue, drain)
         parser.finalize()
         if not state.seen_file:
             raise InvalidRequestError(ERR_NO_FILE)
         if not (state.ended and state.file_done):
             raise InvalidRequestError(ERR_INCOMPLETE)
-        await _flush(state, writer)
+        await _hand_over(state, queue, drain)
+        await queue.put(None)
+        await drain
         await run_in_threadpool(writer.commit)
     except ClientDisconnect:
-        await run_in_threadpool(writer.abort)
+        await _stop(drain, writer)
         raise InvalidRequestError(ERR_INCOMPLETE) from None
     except BaseException:
-        await run_in_threadpool(writer.abort)
+        await _stop(drain, writer)
         raise
     return writer.bytes_written
 
 
-async def _flush(state: _PartState, writer: ArtifactWriter) -> None:
+async def _hand_over(
+    state: _PartState, queue: asyncio.Queue[bytes | None], drain: asyncio.Task[None]
+) -> None:
+    if drain.done():
+        drain.result()  # the writer failed: surface its error now
     if state.pending:
         data = bytes(state.pending)
         state.pending.clear()
+        await queue.put(data)
+
+
+async def _drain(queue: asyncio.Queue[bytes | None], writer: ArtifactWriter) -> None:
+    while (data := await queue.get()) is not None:
         await run_in_threadpool(writer.write, data)
+
+
+async def _stop(drain: asyncio.Task[None], writer: ArtifactWriter) -> None:
+    drain.cancel()
+    with contextlib.suppress(BaseException):
+        await drain
+    await run_in_threadpool(writer.abort)
 
 
 def _callbacks(state: _PartState) -> dict[str, object]:

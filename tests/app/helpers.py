@@ -22,20 +22,40 @@ def card_record(name: str, repository: str, version: str, **extra: Any) -> dict[
     }
 
 
-def next_version(client: TestClient, name: str, repository: str, version_type: str = "minor",
-                 supplied: str | None = None, registry: str = "data") -> str:
-    response = client.post("/opsml/cards/version", json={
-        "name": name, "repository": repository, "registry_type": registry,
-        "version_type": version_type, "pre_tag": "rc", "build_tag": "build",
-        "version": {"version": supplied} if supplied else None,
-    })
+def next_version(
+    client: TestClient,
+    name: str,
+    repository: str,
+    version_type: str = "minor",
+    supplied: str | None = None,
+    registry: str = "data",
+) -> str:
+    response = client.post(
+        "/opsml/cards/version",
+        json={
+            "name": name,
+            "repository": repository,
+            "registry_type": registry,
+            "version_type": version_type,
+            "pre_tag": "rc",
+            "build_tag": "build",
+            "version": {"version": supplied} if supplied else None,
+        },
+    )
     assert response.status_code == 200, response.text
     version: str = response.json()["version"]
     return version
 
 
-def register(client: TestClient, name: str, repository: str, version_type: str = "minor",
-             supplied: str | None = None, registry: str = "data", **extra: Any) -> dict[str, Any]:
+def register(
+    client: TestClient,
+    name: str,
+    repository: str,
+    version_type: str = "minor",
+    supplied: str | None = None,
+    registry: str = "data",
+    **extra: Any,
+) -> dict[str, Any]:
     """What `register_card` does: ask for a version, then create the record."""
     version = next_version(client, name, repository, version_type, supplied, registry)
     record = card_record(name, repository, version, **extra)
@@ -52,8 +72,14 @@ def list_cards(client: TestClient, registry: str = "data", **filters: Any) -> li
     return cards
 
 
-def create(client: TestClient, name: str, repository: str, version: str,
-           registry: str = "data", **extra: Any) -> dict[str, Any]:
+def create(
+    client: TestClient,
+    name: str,
+    repository: str,
+    version: str,
+    registry: str = "data",
+    **extra: Any,
+) -> dict[str, Any]:
     """Create a record at an exact version (as a client with a pinned version does)."""
     record = card_record(name, repository, version, **extra)
     response = client.post("/opsml/cards/create", json={"card": record, "registry_type": registry})

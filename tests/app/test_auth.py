@@ -18,8 +18,16 @@ def locked(make_client) -> TestClient:
     return make_client(login=True, OPSML_USERNAME=USER, OPSML_PASSWORD=PASSWORD)
 
 
-@pytest.mark.parametrize("route", ["/opsml/registry/table?registry_type=data", "/docs",
-                                   "/openapi.json", "/redoc", "/opsml/files/list?path=opsml-root:/"])
+@pytest.mark.parametrize(
+    "route",
+    [
+        "/opsml/registry/table?registry_type=data",
+        "/docs",
+        "/openapi.json",
+        "/redoc",
+        "/opsml/files/list?path=opsml-root:/",
+    ],
+)
 def test_login_guards_every_route_including_docs(locked: TestClient, route: str) -> None:
     assert locked.get(route).status_code == 401
     assert locked.get(route, auth=("alice", "wrong")).status_code == 401
@@ -59,8 +67,12 @@ def test_production_writes_need_the_prod_token(make_client, unique: str) -> None
     assert response.status_code == 403
     response = client.get("/opsml/files/delete", params={"path": "opsml-root:/x"})
     assert response.status_code == 403
-    response = client.post("/opsml/cards/create", json=body, headers={"X-Prod-Token": "prod-token-1"})
+    response = client.post(
+        "/opsml/cards/create", json=body, headers={"X-Prod-Token": "prod-token-1"}
+    )
     assert response.status_code == 200
     # Reads never need the token.
-    listed = client.post("/opsml/cards/list", json={"registry_type": "data", "uid": body["card"]["uid"]})
+    listed = client.post(
+        "/opsml/cards/list", json={"registry_type": "data", "uid": body["card"]["uid"]}
+    )
     assert listed.status_code == 200 and listed.json()["cards"][0]["app_env"] == "production"

@@ -11,9 +11,14 @@ from tests.app.helpers import card_record, create, list_cards, next_version, reg
 
 
 def test_registry_table_names_every_registry(client: TestClient) -> None:
-    for registry, table in [("data", "OPSML_DATA_REGISTRY"), ("MODEL", "OPSML_MODEL_REGISTRY"),
-                            ("run", "OPSML_RUN_REGISTRY"), ("project", "OPSML_PROJECT_REGISTRY"),
-                            ("audit", "OPSML_AUDIT_REGISTRY"), ("pipeline", "OPSML_PIPELINE_REGISTRY")]:
+    for registry, table in [
+        ("data", "OPSML_DATA_REGISTRY"),
+        ("MODEL", "OPSML_MODEL_REGISTRY"),
+        ("run", "OPSML_RUN_REGISTRY"),
+        ("project", "OPSML_PROJECT_REGISTRY"),
+        ("audit", "OPSML_AUDIT_REGISTRY"),
+        ("pipeline", "OPSML_PIPELINE_REGISTRY"),
+    ]:
         response = client.get("/opsml/registry/table", params={"registry_type": registry})
         assert response.json() == {"table_name": table}
 
@@ -32,8 +37,9 @@ def test_register_list_update_delete_round_trip(client: TestClient, unique: str)
     assert uid_check.json() == {"uid_exists": False}
     record = register(client, name, repo, data_type="pandas")
     assert record["version"] == "1.0.0"
-    assert client.post("/opsml/cards/uid", json={"uid": record["uid"], "registry_type": "data"}
-                       ).json() == {"uid_exists": True}
+    assert client.post(
+        "/opsml/cards/uid", json={"uid": record["uid"], "registry_type": "data"}
+    ).json() == {"uid_exists": True}
 
     [listed] = list_cards(client, uid=record["uid"], limit=1)
     assert listed["name"] == name and listed["repository"] == repo and listed["version"] == "1.0.0"
@@ -48,8 +54,13 @@ def test_register_list_update_delete_round_trip(client: TestClient, unique: str)
     assert list_cards(client, repository=repo, tags={"stage": "prod"})[0]["uid"] == record["uid"]
     assert list_cards(client, repository=repo, tags={"stage": "dev"}) == []
 
-    response = client.post("/opsml/cards/delete", json={
-        "card": {"uid": record["uid"], "name": name, "version": "1.0.0"}, "registry_type": "data"})
+    response = client.post(
+        "/opsml/cards/delete",
+        json={
+            "card": {"uid": record["uid"], "name": name, "version": "1.0.0"},
+            "registry_type": "data",
+        },
+    )
     assert response.json() == {"deleted": True}
     assert list_cards(client, uid=record["uid"]) == []
 
@@ -78,8 +89,10 @@ def test_a_version_handed_out_is_not_handed_out_again(client: TestClient, unique
     second = next_version(client, "held", repo)
     assert (first, second) == ("1.0.0", "1.1.0")
     # The first answer is still usable by the client it was given to.
-    response = client.post("/opsml/cards/create", json={
-        "card": card_record("held", repo, first), "registry_type": "data"})
+    response = client.post(
+        "/opsml/cards/create",
+        json={"card": card_record("held", repo, first), "registry_type": "data"},
+    )
     assert response.status_code == 200, response.text
 
 
@@ -111,13 +124,16 @@ def test_unknown_card_field_is_a_400_naming_it(client: TestClient, unique: str) 
 def test_wrong_field_types_are_400_not_500(client: TestClient, unique: str) -> None:
     for bad in ({"timestamp": "yesterday"}, {"name": 7}, {"contact": "x" * 500}):
         record = {**card_record("x", f"repo-{unique}", "1.0.0"), **bad}
-        response = client.post("/opsml/cards/create", json={"card": record, "registry_type": "data"})
+        response = client.post(
+            "/opsml/cards/create", json={"card": record, "registry_type": "data"}
+        )
         assert response.status_code == 400, (bad, response.text)
 
 
 def test_malformed_json_is_a_422(client: TestClient) -> None:
-    response = client.post("/opsml/cards/list", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/opsml/cards/list", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
 
 
@@ -127,20 +143,25 @@ def test_caret_does_not_match_ten(client: TestClient, unique: str) -> None:
         create(client, "semver", repo, version)
     [top] = list_cards(client, name="semver", repository=repo, version="^1")
     assert top["version"] == "1.2.0"
-    assert [c["version"] for c in list_cards(client, name="semver", repository=repo,
-                                             version="1.*")] == ["1.2.0", "1.0.0"]
+    assert [
+        c["version"] for c in list_cards(client, name="semver", repository=repo, version="1.*")
+    ] == ["1.2.0", "1.0.0"]
     [tilde] = list_cards(client, name="semver", repository=repo, version="~1.0")
     assert tilde["version"] == "1.0.0"
 
 
-def test_list_orders_by_semver_and_can_drop_release_candidates(client: TestClient, unique: str) -> None:
+def test_list_orders_by_semver_and_can_drop_release_candidates(
+    client: TestClient, unique: str
+) -> None:
     repo = f"repo-{unique}"
     for version in ("1.0.0", "1.10.0", "1.9.0", "2.0.0-rc.1"):
         create(client, "order", repo, version)
     versions = [c["version"] for c in list_cards(client, name="order", repository=repo)]
     assert versions == ["2.0.0-rc.1", "1.10.0", "1.9.0", "1.0.0"]
-    versions = [c["version"] for c in list_cards(client, name="order", repository=repo,
-                                                 ignore_release_candidates=True)]
+    versions = [
+        c["version"]
+        for c in list_cards(client, name="order", repository=repo, ignore_release_candidates=True)
+    ]
     assert versions == ["1.10.0", "1.9.0", "1.0.0"]
     assert len(list_cards(client, name="order", repository=repo, limit=2)) == 2
 

@@ -15,8 +15,9 @@ ROOT = "opsml-root:/OPSML_DATA_REGISTRY/repo/name/v1.0.0"
 
 
 def upload(client: TestClient, write_path: str, data: bytes, filename: str = "blob.bin"):
-    return client.post("/opsml/files/upload", headers={"write_path": write_path},
-                       files={"file": (filename, data)})
+    return client.post(
+        "/opsml/files/upload", headers={"write_path": write_path}, files={"file": (filename, data)}
+    )
 
 
 def test_upload_download_list_exists_delete(client: TestClient) -> None:
@@ -34,12 +35,19 @@ def test_upload_download_list_exists_delete(client: TestClient) -> None:
     assert listed == [f"{ROOT}/card.json", f"{ROOT}/data/blob.bin"]
     # A file lists itself; a missing path lists nothing.
     assert client.get("/opsml/files/list", params={"path": f"{ROOT}/card.json"}).json() == {
-        "files": [f"{ROOT}/card.json"]}
-    assert client.get("/opsml/files/list", params={"path": f"{ROOT}/missing"}).json() == {"files": []}
+        "files": [f"{ROOT}/card.json"]
+    }
+    assert client.get("/opsml/files/list", params={"path": f"{ROOT}/missing"}).json() == {
+        "files": []
+    }
 
-    assert client.get("/opsml/files/exists", params={"path": f"{ROOT}/card.json"}).json() == {"exists": True}
+    assert client.get("/opsml/files/exists", params={"path": f"{ROOT}/card.json"}).json() == {
+        "exists": True
+    }
     assert client.get("/opsml/files/delete", params={"path": ROOT}).json() == {"deleted": True}
-    assert client.get("/opsml/files/exists", params={"path": f"{ROOT}/card.json"}).json() == {"exists": False}
+    assert client.get("/opsml/files/exists", params={"path": f"{ROOT}/card.json"}).json() == {
+        "exists": False
+    }
     # Deleting again is fine.
     assert client.get("/opsml/files/delete", params={"path": ROOT}).json() == {"deleted": True}
 
@@ -53,21 +61,30 @@ def test_download_of_missing_file_is_404(client: TestClient) -> None:
 def test_upload_without_write_path_or_file_part_is_rejected(client: TestClient) -> None:
     response = client.post("/opsml/files/upload", files={"file": ("a", b"x")})
     assert response.status_code == 400 and "write_path" in response.json()["detail"]
-    response = client.post("/opsml/files/upload", headers={"write_path": f"{ROOT}/a"},
-                           files={"other": ("a", b"x")})
+    response = client.post(
+        "/opsml/files/upload", headers={"write_path": f"{ROOT}/a"}, files={"other": ("a", b"x")}
+    )
     assert response.status_code == 400 and response.json()["detail"] == ERR_NO_FILE
-    response = client.post("/opsml/files/upload", headers={"write_path": f"{ROOT}/a"}, content=b"raw")
+    response = client.post(
+        "/opsml/files/upload", headers={"write_path": f"{ROOT}/a"}, content=b"raw"
+    )
     assert response.status_code == 400
 
 
 def test_truncated_upload_leaves_nothing_behind(client: TestClient, tmp_path: Path) -> None:
     boundary = "XyZ"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode() + os.urandom(5 * 1024 * 1024)
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + os.urandom(5 * 1024 * 1024)
     response = client.post(  # the closing boundary never arrives
-        "/opsml/files/upload", content=body,
-        headers={"write_path": f"{ROOT}/cut.bin",
-                 "content-type": f"multipart/form-data; boundary={boundary}"})
+        "/opsml/files/upload",
+        content=body,
+        headers={
+            "write_path": f"{ROOT}/cut.bin",
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
     assert response.status_code == 400 and response.json()["detail"] == ERR_INCOMPLETE
     storage = tmp_path / "artifacts"
     assert [p for p in storage.rglob("*") if p.is_file()] == []
@@ -93,8 +110,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("path", "message"), HOSTILE)
-def test_hostile_paths_are_refused_everywhere(client: TestClient, tmp_path: Path,
-                                              path: str, message: str) -> None:
+def test_hostile_paths_are_refused_everywhere(
+    client: TestClient, tmp_path: Path, path: str, message: str
+) -> None:
     for route in ("download", "list", "exists", "delete"):
         response = client.get(f"/opsml/files/{route}", params={"path": path})
         assert response.status_code in (400, 422), (route, response.text)
@@ -103,8 +121,13 @@ def test_hostile_paths_are_refused_everywhere(client: TestClient, tmp_path: Path
     response = upload(client, path, b"owned") if path and "\x00" not in path else None
     if response is not None:
         assert response.status_code in (400, 422)
-    outside = [p for p in tmp_path.rglob("*") if p.is_file() and "artifacts" not in p.parts
-               and p.suffix not in (".db", ".db-wal", ".db-shm", ".lock")]
+    outside = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file()
+        and "artifacts" not in p.parts
+        and p.suffix not in (".db", ".db-wal", ".db-shm", ".lock")
+    ]
     assert outside == []
 
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 
-
 def test_metrics_round_trip_and_get_for_the_cli(client: TestClient, unique: str) -> None:
     run_uid = f"run-{unique}"
     assert client.post("/opsml/metrics", json={"run_uid": run_uid}).json() == {"metric": None}
-    rows = [{"run_uid": run_uid, "name": "mae", "value": 1.5, "step": 1, "timestamp": 10},
-            {"run_uid": run_uid, "name": "mae", "value": 1.25, "step": 2, "timestamp": 11},
-            {"run_uid": run_uid, "name": "r2", "value": 0.9}]
+    rows = [
+        {"run_uid": run_uid, "name": "mae", "value": 1.5, "step": 1, "timestamp": 10},
+        {"run_uid": run_uid, "name": "mae", "value": 1.25, "step": 2, "timestamp": 11},
+        {"run_uid": run_uid, "name": "r2", "value": 0.9},
+    ]
     assert client.put("/opsml/metrics", json={"metric": rows}).json() == {"complete": True}
 
-    found = client.post("/opsml/metrics", json={"run_uid": run_uid, "name": ["mae"]}).json()["metric"]
-    assert [(m["name"], m["value"], m["step"]) for m in found] == [("mae", 1.5, 1), ("mae", 1.25, 2)]
+    found = client.post("/opsml/metrics", json={"run_uid": run_uid, "name": ["mae"]}).json()[
+        "metric"
+    ]
+    assert [(m["name"], m["value"], m["step"]) for m in found] == [
+        ("mae", 1.5, 1),
+        ("mae", 1.25, 2),
+    ]
     assert found[0]["run_uid"] == run_uid and found[0]["date_ts"]
     names = client.post("/opsml/metrics", json={"run_uid": run_uid, "names_only": True}).json()
     assert names == {"metric": ["mae", "r2"]}
@@ -25,8 +31,12 @@ def test_metrics_round_trip_and_get_for_the_cli(client: TestClient, unique: str)
 
 def test_bad_metrics_are_422_and_nothing_is_written(client: TestClient, unique: str) -> None:
     run_uid = f"run-{unique}"
-    bad = {"metric": [{"run_uid": run_uid, "name": "ok", "value": 1.0},
-                      {"run_uid": run_uid, "name": "bad", "value": "high"}]}
+    bad = {
+        "metric": [
+            {"run_uid": run_uid, "name": "ok", "value": 1.0},
+            {"run_uid": run_uid, "name": "bad", "value": "high"},
+        ]
+    }
     assert client.put("/opsml/metrics", json=bad).status_code == 422
     assert client.post("/opsml/metrics", json={"run_uid": run_uid}).json() == {"metric": None}
 
@@ -35,17 +45,41 @@ def test_project_ids_are_stable_and_new_ones_are_next(client: TestClient, unique
     repo = f"repo-{unique}"
 
     def project_id(name: str) -> int:
-        response = client.get("/opsml/projects/id", params={"project_name": name, "repository": repo})
+        response = client.get(
+            "/opsml/projects/id", params={"project_name": name, "repository": repo}
+        )
         assert response.status_code == 200, response.text
         return int(response.json()["project_id"])
 
     first = project_id("proj-a")
-    response = client.post("/opsml/cards/create", json={"registry_type": "project", "card": {
-        "uid": f"uid-{unique}", "name": "proj-a", "repository": repo, "version": "1.0.0",
-        "project_id": first, "timestamp": 1}})
+    response = client.post(
+        "/opsml/cards/create",
+        json={
+            "registry_type": "project",
+            "card": {
+                "uid": f"uid-{unique}",
+                "name": "proj-a",
+                "repository": repo,
+                "version": "1.0.0",
+                "project_id": first,
+                "timestamp": 1,
+            },
+        },
+    )
     assert response.status_code == 200, response.text
     assert project_id("proj-a") == first
     assert project_id("proj-b") == first + 1
-    response = client.post("/opsml/cards/create", json={"registry_type": "project", "card": {
-        "uid": "u", "name": "other", "repository": repo, "version": "1.0.0", "project_id": first}})
+    response = client.post(
+        "/opsml/cards/create",
+        json={
+            "registry_type": "project",
+            "card": {
+                "uid": "u",
+                "name": "other",
+                "repository": repo,
+                "version": "1.0.0",
+                "project_id": first,
+            },
+        },
+    )
     assert response.status_code == 409

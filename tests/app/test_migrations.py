@@ -22,35 +22,83 @@ REFERENCE_DDL = (Path(__file__).parent / "fixtures" / "reference_2_2_4_sqlite.sq
 
 # Rows as the reference server stored them (docs/reference-2.2.4.md), JSON columns as TEXT.
 REFERENCE_ROWS = [
-    ("OPSML_DATA_REGISTRY", {
-        "uid": "a4f80cc15b95416283ebade83ba7bbfb", "date": "2026-11-28",
-        "timestamp": 1795851541492450, "app_env": "development", "name": "compat-data",
-        "repository": "compat-repo", "version": "1.1.0", "contact": "a@b.c", "tags": "{}",
-        "data_type": "pandas.core.frame.DataFrame"}),
-    ("OPSML_DATA_REGISTRY", {
-        "uid": "af432bd0afec472d8e94dbfd6e016fb2", "date": "2026-11-28",
-        "timestamp": 1795851541492450, "app_env": "development", "name": "compat-data",
-        "repository": "compat-repo", "version": "3.0.0-rc.1", "contact": "a@b.c", "tags": "{}",
-        "data_type": "pandas.core.frame.DataFrame"}),
-    ("OPSML_RUN_REGISTRY", {
-        "uid": "fc31c513fcf140e89be9baf9c95e1d8c", "date": "2026-11-28",
-        "timestamp": 1795851541494405, "app_env": "development", "name": "fc31c51",
-        "repository": "compat-repo", "version": "1.0.0", "contact": "a@b.c",
-        "tags": '{"data:run-data": "1.0.0"}', "datacard_uids": '["167b2380d870434aac5db1dadff81343"]',
-        "modelcard_uids": "[]", "project": "compat-project", "artifact_uris": "{}"}),
-    ("OPSML_PROJECT_REGISTRY", {
-        "uid": "bd53c02eaeea47fda52447fcd24fa670", "name": "compat-project",
-        "repository": "compat-repo", "project_id": 1, "version": "1.0.0",
-        "timestamp": 1795851541496326}),
-    ("OPSML_RUN_METRICS", {"uid": "fc31c513fcf140e89be9baf9c95e1d8c", "name": "mae", "value": 1.5,
-                           "step": 1, "date_ts": "2026-11-28 07:39:01.914822"}),
+    (
+        "OPSML_DATA_REGISTRY",
+        {
+            "uid": "a4f80cc15b95416283ebade83ba7bbfb",
+            "date": "2026-11-28",
+            "timestamp": 1795851541492450,
+            "app_env": "development",
+            "name": "compat-data",
+            "repository": "compat-repo",
+            "version": "1.1.0",
+            "contact": "a@b.c",
+            "tags": "{}",
+            "data_type": "pandas.core.frame.DataFrame",
+        },
+    ),
+    (
+        "OPSML_DATA_REGISTRY",
+        {
+            "uid": "af432bd0afec472d8e94dbfd6e016fb2",
+            "date": "2026-11-28",
+            "timestamp": 1795851541492450,
+            "app_env": "development",
+            "name": "compat-data",
+            "repository": "compat-repo",
+            "version": "3.0.0-rc.1",
+            "contact": "a@b.c",
+            "tags": "{}",
+            "data_type": "pandas.core.frame.DataFrame",
+        },
+    ),
+    (
+        "OPSML_RUN_REGISTRY",
+        {
+            "uid": "fc31c513fcf140e89be9baf9c95e1d8c",
+            "date": "2026-11-28",
+            "timestamp": 1795851541494405,
+            "app_env": "development",
+            "name": "fc31c51",
+            "repository": "compat-repo",
+            "version": "1.0.0",
+            "contact": "a@b.c",
+            "tags": '{"data:run-data": "1.0.0"}',
+            "datacard_uids": '["167b2380d870434aac5db1dadff81343"]',
+            "modelcard_uids": "[]",
+            "project": "compat-project",
+            "artifact_uris": "{}",
+        },
+    ),
+    (
+        "OPSML_PROJECT_REGISTRY",
+        {
+            "uid": "bd53c02eaeea47fda52447fcd24fa670",
+            "name": "compat-project",
+            "repository": "compat-repo",
+            "project_id": 1,
+            "version": "1.0.0",
+            "timestamp": 1795851541496326,
+        },
+    ),
+    (
+        "OPSML_RUN_METRICS",
+        {
+            "uid": "fc31c513fcf140e89be9baf9c95e1d8c",
+            "name": "mae",
+            "value": 1.5,
+            "step": 1,
+            "date_ts": "2026-11-28 07:39:01.914822",
+        },
+    ),
 ]
 
 
 def _postgres_ddl(ddl: str) -> str:
     # What SQLAlchemy's create_all emits on Postgres for the two integer keys.
-    return (ddl.replace("project_id INTEGER NOT NULL", "project_id SERIAL NOT NULL")
-               .replace("idx INTEGER NOT NULL", "idx SERIAL NOT NULL"))
+    return ddl.replace("project_id INTEGER NOT NULL", "project_id SERIAL NOT NULL").replace(
+        "idx INTEGER NOT NULL", "idx SERIAL NOT NULL"
+    )
 
 
 def _seed_reference_database(url: str) -> None:
@@ -96,17 +144,26 @@ def test_schema_head_constant_matches_the_migration_scripts() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
 
 
-def test_adopting_a_reference_database_keeps_every_row(empty_database_url: str, tmp_path: Path) -> None:
+def test_adopting_a_reference_database_keeps_every_row(
+    empty_database_url: str, tmp_path: Path
+) -> None:
     _seed_reference_database(empty_database_url)
-    settings = Settings(OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path / "s"))
+    settings = Settings(
+        OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path / "s")
+    )
     engine = build_engine(settings)
     assert current_revision(engine) is None
     assert run_migrations(engine) == SCHEMA_HEAD
     with engine.connect() as connection:
         for table, row in REFERENCE_ROWS:
             key = "project_id" if table == "OPSML_PROJECT_REGISTRY" else "uid"
-            stored = connection.execute(
-                text(f'SELECT * FROM "{table}" WHERE {key} = :k'), {"k": row[key]}).mappings().one()
+            stored = (
+                connection.execute(
+                    text(f'SELECT * FROM "{table}" WHERE {key} = :k'), {"k": row[key]}
+                )
+                .mappings()
+                .one()
+            )
             for column, value in row.items():
                 assert _same(stored[column], value), (table, column)
         # The reference server's own alembic table is left exactly as it was (empty).
@@ -115,20 +172,30 @@ def test_adopting_a_reference_database_keeps_every_row(empty_database_url: str, 
     engine.dispose()
 
     with TestClient(create_app(settings, login=False)) as client:
-        cards = client.post("/opsml/cards/list", json={
-            "registry_type": "data", "name": "compat-data", "repository": "compat-repo"}).json()["cards"]
+        cards = client.post(
+            "/opsml/cards/list",
+            json={"registry_type": "data", "name": "compat-data", "repository": "compat-repo"},
+        ).json()["cards"]
         assert [c["version"] for c in cards] == ["3.0.0-rc.1", "1.1.0"]
         assert cards[1]["tags"] == {} and cards[1]["data_type"] == "pandas.core.frame.DataFrame"
-        [run] = client.post("/opsml/cards/list", json={
-            "registry_type": "run", "uid": "fc31c513fcf140e89be9baf9c95e1d8c"}).json()["cards"]
+        [run] = client.post(
+            "/opsml/cards/list",
+            json={"registry_type": "run", "uid": "fc31c513fcf140e89be9baf9c95e1d8c"},
+        ).json()["cards"]
         assert run["datacard_uids"] == ["167b2380d870434aac5db1dadff81343"]
         metrics = client.post("/opsml/metrics", json={"run_uid": run["uid"]}).json()["metric"]
         assert [(m["name"], m["value"]) for m in metrics] == [("mae", 1.5)]
         # New writes continue the reference's sequences.
-        assert client.get("/opsml/projects/id", params={
-            "project_name": "next", "repository": "compat-repo"}).json() == {"project_id": 2}
-        client.put("/opsml/metrics", json={"metric": [{"run_uid": run["uid"], "name": "mae", "value": 2.0}]})
-        assert len(client.post("/opsml/metrics", json={"run_uid": run["uid"]}).json()["metric"]) == 2
+        assert client.get(
+            "/opsml/projects/id", params={"project_name": "next", "repository": "compat-repo"}
+        ).json() == {"project_id": 2}
+        client.put(
+            "/opsml/metrics",
+            json={"metric": [{"run_uid": run["uid"], "name": "mae", "value": 2.0}]},
+        )
+        assert (
+            len(client.post("/opsml/metrics", json={"run_uid": run["uid"]}).json()["metric"]) == 2
+        )
 
 
 def test_migrating_twice_is_a_no_op(empty_database_url: str) -> None:
@@ -143,10 +210,17 @@ def test_migrating_twice_is_a_no_op(empty_database_url: str) -> None:
 
 def test_replicas_migrating_at_once_do_not_race(empty_database_url: str) -> None:
     env = {"OPSML_TRACKING_URI": empty_database_url, "PATH": "/usr/bin:/bin"}
-    procs = [subprocess.Popen([sys.executable, "-m", "app", "migrate"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
-    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert all(code == 0 for _, _, code in results), results
     engine = build_engine(Settings(OPSML_TRACKING_URI=empty_database_url))
     assert current_revision(engine) == SCHEMA_HEAD

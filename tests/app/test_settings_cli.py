@@ -14,17 +14,24 @@ from app.settings import load_settings, parse_tracking_uri
 SECRET = "hunter2-do-not-print"
 
 
-@pytest.mark.parametrize(("env", "variable"), [
-    ({"OPSML_POOL_SIZE": "lots"}, "OPSML_POOL_SIZE"),
-    ({"OPSML_POOL_SIZE": "0"}, "OPSML_POOL_SIZE"),
-    ({"OPSML_MAX_OVERFLOW": "-1"}, "OPSML_MAX_OVERFLOW"),
-    ({"APP_ENV": "moon"}, "APP_ENV"),
-    ({"OPSML_TRACKING_URI": f"mysql://root:{SECRET}@db/opsml"}, "OPSML_TRACKING_URI"),
-    ({"OPSML_TRACKING_URI": f"postgresql+psycopg2://u:{SECRET}@db/opsml"}, "OPSML_TRACKING_URI"),
-    ({"OPSML_TRACKING_URI": f"postgresql://u:{SECRET}@/"}, "OPSML_TRACKING_URI"),
-])
-def test_bad_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch,
-                                            env: dict[str, str], variable: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"OPSML_POOL_SIZE": "lots"}, "OPSML_POOL_SIZE"),
+        ({"OPSML_POOL_SIZE": "0"}, "OPSML_POOL_SIZE"),
+        ({"OPSML_MAX_OVERFLOW": "-1"}, "OPSML_MAX_OVERFLOW"),
+        ({"APP_ENV": "moon"}, "APP_ENV"),
+        ({"OPSML_TRACKING_URI": f"mysql://root:{SECRET}@db/opsml"}, "OPSML_TRACKING_URI"),
+        (
+            {"OPSML_TRACKING_URI": f"postgresql+psycopg2://u:{SECRET}@db/opsml"},
+            "OPSML_TRACKING_URI",
+        ),
+        ({"OPSML_TRACKING_URI": f"postgresql://u:{SECRET}@/"}, "OPSML_TRACKING_URI"),
+    ],
+)
+def test_bad_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError) as caught:
@@ -43,14 +50,20 @@ def test_tracking_uri_forms() -> None:
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from app.cli import uvicorn_server; uvicorn_server()",
-                           *args], env={"PATH": "/usr/bin:/bin", **env}, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", "from app.cli import uvicorn_server; uvicorn_server()", *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_prints_one_line_and_exits_on_bad_config(tmp_path: Path) -> None:
-    result = _run([], {"OPSML_TRACKING_URI": f"mysql://root:{SECRET}@db/x",
-                       "OPSML_STORAGE_URI": str(tmp_path)})
+    result = _run(
+        [],
+        {"OPSML_TRACKING_URI": f"mysql://root:{SECRET}@db/x", "OPSML_STORAGE_URI": str(tmp_path)},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "OPSML_TRACKING_URI" in result.stderr
     assert SECRET not in result.stderr + result.stdout and "Traceback" not in result.stderr

@@ -26,8 +26,11 @@ depends_on = None
 
 def _lookup_indexes() -> list[tuple[str, str, list[str]]]:
     indexes = [
-        (f"ix_opsml_server_{table.__tablename__.lower()}_name_repo", table.__tablename__,
-         ["name", "repository"])
+        (
+            f"ix_opsml_server_{table.__tablename__.lower()}_name_repo",
+            table.__tablename__,
+            ["name", "repository"],
+        )
         for table in CARD_TABLES.values()
     ]
     indexes.append(("ix_opsml_server_run_metrics_uid", MetricRecord.__tablename__, ["uid"]))

@@ -1,0 +1,124 @@
+"""Start a server process, wait until it is healthy, and watch its memory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except OSError:
+        return 0
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and its children (gunicorn master + workers)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
+
+
+@dataclass
+class RssSampler:
+    """Samples a process tree's RSS every few ms in a thread; `peak` is the maximum seen."""
+
+    pid: int
+    interval_s: float = 0.005
+    peak: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        self.peak = tree_rss(self.pid)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            time.sleep(self.interval_s)
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+@dataclass
+class RunningServer:
+    url: str
+    pid: int
+    start_to_live_s: float
+    start_to_ready_s: float
+
+
+@contextmanager
+def server(
+    env: Mapping[str, str], command: list[str] | None = None, log_path: Path | None = None
+) -> Iterator[RunningServer]:
+    """Run `opsml-uvicorn-server` (or `command` with {port}) until the block ends."""
+    port = free_port()
+    argv = command or [str(VENV_BIN / "opsml-uvicorn-server"), "--port", "{port}"]
+    argv = [part.replace("{port}", str(port)) for part in argv]
+    log = open(log_path or os.devnull, "wb")  # noqa: SIM115 - closed below
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=log, stderr=log, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    live = ready = 0.0
+    try:
+        deadline = started + 60
+        while time.perf_counter() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
+            if not live and _status(f"{url}/livez") == 200:
+                live = time.perf_counter() - started
+            if live and _status(f"{url}/readyz") == 200:
+                ready = time.perf_counter() - started
+                break
+            time.sleep(0.005)
+        else:
+            raise RuntimeError("server did not become ready in 60 s")
+        yield RunningServer(url=url, pid=proc.pid, start_to_live_s=live, start_to_ready_s=ready)
+    finally:
+        with_group = os.getpgid(proc.pid) if proc.poll() is None else None
+        if with_group:
+            os.killpg(with_group, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

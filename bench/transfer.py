@@ -1,0 +1,113 @@
+"""1 GiB artifact through the server vs. a plain file copy on the same disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness import RssSampler, server, tree_rss
+
+GIB = 1024**3
+WRITE_PATH = "opsml-root:/OPSML_MODEL_REGISTRY/bench/artifact/v1.0.0/blob.bin"
+
+
+@dataclass
+class TransferResult:
+    copy_mb_s: float
+    upload_mb_s: float
+    download_mb_s: float
+    upload_rss_growth_mb: float
+    download_rss_growth_mb: float
+    idle_rss_mb: float
+    start_to_live_s: float
+    start_to_ready_s: float
+
+
+def _make_file(path: Path, size: int) -> None:
+    chunk = os.urandom(8 * 1024 * 1024)
+    with open(path, "wb") as handle:
+        for _ in range(size // len(chunk)):
+            handle.write(chunk)
+    os.sync()
+
+
+def _timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _mb_s(size: int, seconds: float) -> float:
+    return size / seconds / 1e6
+
+
+def best_of(runs: int, argv: list[str]) -> float:
+    return min(_timed(argv) for _ in range(runs))
+
+
+def run(size: int = GIB, runs: int = 3, base: Path | None = None) -> TransferResult:
+    work = Path(tempfile.mkdtemp(prefix="opsml-bench-", dir=base))
+    try:
+        source = work / "source.bin"
+        _make_file(source, size)
+        copy_s = min(_timed_copy(source, work / "copy.bin") for _ in range(runs))
+        env = {
+            "OPSML_TRACKING_URI": f"sqlite:///{work / 'opsml.db'}",
+            "OPSML_STORAGE_URI": str(work / "storage"),
+        }
+        with server(env, log_path=work / "server.log") as srv:
+            time.sleep(1.0)  # let import-time garbage settle before calling it idle
+            idle = tree_rss(srv.pid)
+            upload_argv = [
+                "curl",
+                "-sS",
+                "--fail",
+                "-o",
+                "/dev/null",
+                "-F",
+                f"file=@{source}",
+                "-H",
+                f"write_path: {WRITE_PATH}",
+                f"{srv.url}/opsml/files/upload",
+            ]
+            with RssSampler(srv.pid) as up:
+                upload_s = best_of(runs, upload_argv)
+            target = work / "download.bin"
+            download_argv = [
+                "curl",
+                "-sS",
+                "--fail",
+                "-o",
+                str(target),
+                f"{srv.url}/opsml/files/download?path={WRITE_PATH}",
+            ]
+            with RssSampler(srv.pid) as down:
+                download_s = best_of(runs, download_argv)
+            if target.stat().st_size != size:
+                raise RuntimeError("download size mismatch")
+        return TransferResult(
+            copy_mb_s=_mb_s(size, copy_s),
+            upload_mb_s=_mb_s(size, upload_s),
+            download_mb_s=_mb_s(size, download_s),
+            upload_rss_growth_mb=(up.peak - idle) / 1e6,
+            download_rss_growth_mb=(down.peak - idle) / 1e6,
+            idle_rss_mb=idle / 1e6,
+            start_to_live_s=srv.start_to_live_s,
+            start_to_ready_s=srv.start_to_ready_s,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _timed_copy(source: Path, target: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(["cp", str(source), str(target)], check=True)
+    os.sync()  # the server's writes are not synced either, but a copy must not win on cache
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
