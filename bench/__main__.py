@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import transfer
+from bench import load, transfer
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -73,13 +73,65 @@ def report_transfer() -> dict[str, object]:
     return asdict(result)
 
 
-SECTIONS = {"transfer": report_transfer}
+def report_load() -> list[dict[str, object]]:
+    results = load.run()
+    print(
+        f"Registry load on Postgres, {load.NAMES * load.VERSIONS:,} DataCards, "
+        f"{load.WORKERS} gunicorn workers, {load.CLIENTS} client processes"
+    )
+    for result in results:
+        print(f"  [{result.server}]")
+        print(
+            _row(
+                "cards/list by name p50",
+                result.list_p50_ms,
+                "ms",
+                "<= 10 ms",
+                result.list_p50_ms <= 10,
+            )
+        )
+        print(_row("cards/list by name p95", result.list_p95_ms, "ms", "-", True))
+        print(_row("cards/list by uid p50", result.uid_p50_ms, "ms", "-", True))
+        print(_row("read throughput", result.reads_per_s, "req/s", "-", True))
+        print(
+            _row(
+                f"distinct versions of {load.REGISTRATIONS}",
+                result.distinct_versions,
+                "",
+                f"= {load.REGISTRATIONS}",
+                result.distinct_versions == load.REGISTRATIONS,
+            )
+        )
+        print(
+            _row(
+                "registration errors",
+                result.registration_errors,
+                "",
+                "= 0",
+                result.registration_errors == 0,
+            )
+        )
+    if len(results) == 2:
+        ratio = results[0].reads_per_s / results[1].reads_per_s
+        print(_row("read throughput vs reference", ratio, "x", ">= 2x", ratio >= 2))
+    return [asdict(r) for r in results]
+
+
+SECTIONS = {"transfer": report_transfer, "load": report_load}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], default=list(SECTIONS))
+    parser.add_argument(
+        "sections",
+        nargs="*",
+        default=list(SECTIONS),
+        help=f"any of: {', '.join(SECTIONS)} (default: all)",
+    )
     args = parser.parse_args(argv)
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     results = {name: SECTIONS[name]() for name in args.sections}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))

@@ -85,7 +85,10 @@ class RunningServer:
 
 @contextmanager
 def server(
-    env: Mapping[str, str], command: list[str] | None = None, log_path: Path | None = None
+    env: Mapping[str, str],
+    command: list[str] | None = None,
+    log_path: Path | None = None,
+    ready_path: str = "/readyz",
 ) -> Iterator[RunningServer]:
     """Run `opsml-uvicorn-server` (or `command` with {port}) until the block ends."""
     port = free_port()
@@ -105,7 +108,7 @@ def server(
                 raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
             if not live and _status(f"{url}/livez") == 200:
                 live = time.perf_counter() - started
-            if live and _status(f"{url}/readyz") == 200:
+            if (live or ready_path != "/readyz") and _status(f"{url}{ready_path}") == 200:
                 ready = time.perf_counter() - started
                 break
             time.sleep(0.005)

@@ -7,53 +7,21 @@ error, never a skip.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app.db.engine import build_engine
 from app.db.migrate import run_migrations
 from app.main import create_app
 from app.settings import Settings
+from tests.support.postgres import fresh_postgres_database
 
 pytest_plugins = ["tests.support.emulators"]
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "OPSML_TEST_POSTGRES_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _admin_engine() -> Any:
-    # DDL on its own AUTOCOMMIT engine: CREATE DATABASE cannot run inside a transaction.
-    return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-
-
-@contextmanager
-def fresh_postgres_database(prefix: str = "opsml_test") -> Iterator[str]:
-    """A new, empty Postgres database for the block; dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine()
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,10 @@ VERSION_TABLE = "opsml_server_alembic_version"
 # The newest revision in app/db/migrations/versions; a test keeps the two in step. Comparing
 # against a constant keeps Alembic out of the start-up path when nothing needs migrating.
 SCHEMA_HEAD = "0001"
+# Every revision this code knows, oldest first. A revision outside this list was written by a
+# newer release (a rolling upgrade migrated before this pod was replaced): still compatible,
+# since migrations only add.
+KNOWN_REVISIONS = ("0001",)
 # Arbitrary but fixed key for pg_advisory_xact_lock.
 MIGRATION_LOCK_ID = 0x0F5D_2024
 
@@ -44,7 +48,11 @@ def _is_missing_table(exc: DBAPIError) -> bool:
 
 
 def schema_is_current(engine: Engine) -> bool:
-    return current_revision(engine) == SCHEMA_HEAD
+    """At our head, or ahead of it; behind or never migrated is not current."""
+    revision = current_revision(engine)
+    return revision is not None and (
+        revision == SCHEMA_HEAD or revision not in KNOWN_REVISIONS
+    )
 
 
 def run_migrations(engine: Engine) -> str:

@@ -16,7 +16,7 @@ from app.db.engine import build_engine
 from app.db.migrate import SCHEMA_HEAD, VERSION_TABLE, current_revision, run_migrations
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import fresh_postgres_database
+from tests.support.postgres import fresh_postgres_database
 
 REFERENCE_DDL = (Path(__file__).parent / "fixtures" / "reference_2_2_4_sqlite.sql").read_text()
 

@@ -1,0 +1,276 @@
+"""Registry load on Postgres with several gunicorn workers, ours beside the reference server.
+
+Seeds 100k DataCards (1,000 names x 100 versions) straight into a fresh database, then for
+each server measures: `cards/list` latency (p50/p95, one client), read throughput (several
+client processes for a fixed time) and 32 concurrent registrations of one card name.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import create_engine, insert
+
+from app.db.engine import build_engine
+from app.db.migrate import run_migrations
+from app.db.tables import DataCardRecord
+from app.settings import Settings
+from bench.harness import VENV_BIN, server
+from tests.support.postgres import fresh_postgres_database
+
+NAMES = 1_000
+VERSIONS = 100
+REPOSITORIES = 10
+WORKERS = 2
+CLIENTS = 4
+THROUGHPUT_SECONDS = 8.0
+LATENCY_SAMPLES = 300
+REGISTRATIONS = 32
+
+
+@dataclass
+class LoadResult:
+    server: str
+    list_p50_ms: float
+    list_p95_ms: float
+    uid_p50_ms: float
+    reads_per_s: float
+    distinct_versions: int
+    registration_errors: int
+
+
+def _card_name(i: int) -> tuple[str, str]:
+    return f"bench-card-{i}", f"bench-repo-{i % REPOSITORIES}"
+
+
+def seed(url: str) -> list[str]:
+    """100k rows in batches; returns a sample of uids for by-uid reads."""
+    engine = build_engine(Settings(OPSML_TRACKING_URI=url))
+    run_migrations(engine)
+    engine.dispose()
+    raw = create_engine(Settings(OPSML_TRACKING_URI=url).database_url)
+    uids: list[str] = []
+    now = time.time_ns() // 1000
+    with raw.begin() as connection:
+        batch: list[dict[str, Any]] = []
+        for i in range(NAMES):
+            name, repository = _card_name(i)
+            for v in range(VERSIONS):
+                uid = uuid.uuid4().hex
+                if v == 0:
+                    uids.append(uid)
+                batch.append(
+                    {
+                        "uid": uid,
+                        "date": "2026-11-28",
+                        "timestamp": now + v,
+                        "app_env": "development",
+                        "name": name,
+                        "repository": repository,
+                        "version": f"{1 + v // 50}.{v % 50}.0",
+                        "contact": "bench",
+                        "tags": {},
+                        "data_type": "pandas",
+                    }
+                )
+            if len(batch) >= 10_000:
+                connection.execute(insert(DataCardRecord), batch)
+                batch.clear()
+        if batch:
+            connection.execute(insert(DataCardRecord), batch)
+    raw.dispose()
+    return uids
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: dict[str, Any]) -> int:
+    conn.request("POST", path, json.dumps(body), {"content-type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def _list_by_name(i: int) -> dict[str, Any]:
+    name, repository = _card_name(i)
+    return {"registry_type": "data", "name": name, "repository": repository, "limit": 1}
+
+
+def _latencies(base: str, bodies: list[dict[str, Any]]) -> list[float]:
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    took = []
+    for body in bodies:
+        started = time.perf_counter()
+        status = _post(conn, "/opsml/cards/list", body)
+        took.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"cards/list answered {status}")
+    conn.close()
+    return took
+
+
+def _read_loop(args: tuple[str, float, int]) -> int:
+    base, seconds, seed_value = args
+    rng = random.Random(seed_value)
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        if _post(conn, "/opsml/cards/list", _list_by_name(rng.randrange(NAMES))) == 200:
+            done += 1
+    conn.close()
+    return done
+
+
+def _register(base: str, name: str) -> str | None:
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.request(
+            "POST",
+            "/opsml/cards/version",
+            json.dumps(
+                {
+                    "name": name,
+                    "repository": "bench-race",
+                    "registry_type": "data",
+                    "version_type": "minor",
+                    "version": None,
+                }
+            ),
+            {"content-type": "application/json"},
+        )
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200:
+            return None
+        version = str(answer["version"])
+        status = _post(
+            conn,
+            "/opsml/cards/create",
+            {
+                "registry_type": "data",
+                "card": {
+                    "uid": uuid.uuid4().hex,
+                    "name": name,
+                    "repository": "bench-race",
+                    "version": version,
+                    "contact": "bench",
+                    "timestamp": time.time_ns() // 1000,
+                    "tags": {},
+                },
+            },
+        )
+        return version if status == 200 else None
+    finally:
+        conn.close()
+
+
+def measure(label: str, base: str, uids: list[str]) -> LoadResult:
+    rng = random.Random(7)
+    _latencies(base, [_list_by_name(rng.randrange(NAMES)) for _ in range(30)])  # warm up
+    by_name = _latencies(
+        base, [_list_by_name(rng.randrange(NAMES)) for _ in range(LATENCY_SAMPLES)]
+    )
+    by_uid = _latencies(
+        base,
+        [
+            {"registry_type": "data", "uid": rng.choice(uids), "limit": 1}
+            for _ in range(LATENCY_SAMPLES)
+        ],
+    )
+    with multiprocessing.get_context("spawn").Pool(CLIENTS) as pool:
+        counts = pool.map(_read_loop, [(base, THROUGHPUT_SECONDS, n) for n in range(CLIENTS)])
+    name = f"race-{label}-{uuid.uuid4().hex[:6]}"
+    with ThreadPoolExecutor(max_workers=REGISTRATIONS) as threads:
+        versions = list(threads.map(lambda _: _register(base, name), range(REGISTRATIONS)))
+    good = [v for v in versions if v is not None]
+    return LoadResult(
+        server=label,
+        list_p50_ms=statistics.median(by_name),
+        list_p95_ms=statistics.quantiles(by_name, n=20)[18],
+        uid_p50_ms=statistics.median(by_uid),
+        reads_per_s=sum(counts) / THROUGHPUT_SECONDS,
+        distinct_versions=len(set(good)),
+        registration_errors=REGISTRATIONS - len(good),
+    )
+
+
+def _reference_python() -> Path:
+    from tests.compat.venvs import ensure
+
+    venv = ensure("reference")
+    check = subprocess.run([str(venv.python), "-c", "import pg8000"], capture_output=True)
+    if check.returncode != 0:  # the reference reaches Postgres through pg8000 as well
+        subprocess.run(
+            [str(venv.python), "-m", "pip", "install", "-q", "pg8000>=1.29.4,<2"], check=True
+        )
+    return venv.python
+
+
+@contextmanager
+def _ours(url: str, storage: Path) -> Iterator[str]:
+    command = [
+        str(VENV_BIN / "gunicorn"),
+        "-k",
+        "uvicorn_worker.UvicornWorker",
+        "--config=python:app.gunicorn_conf",
+        "--bind=127.0.0.1:{port}",
+        "app.main:run_app(login=False)",
+    ]
+    env = {
+        "OPSML_TRACKING_URI": url,
+        "OPSML_STORAGE_URI": str(storage),
+        "WEB_CONCURRENCY": str(WORKERS),
+    }
+    with server(env, command, log_path=storage.parent / "ours.log") as srv:
+        yield srv.url
+
+
+@contextmanager
+def _reference(url: str, storage: Path) -> Iterator[str]:
+    python = _reference_python()
+    command = [
+        str(python.parent / "gunicorn"),
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "--workers",
+        str(WORKERS),
+        "--bind=127.0.0.1:{port}",
+        "opsml.app.main:run_app()",
+    ]
+    env = {
+        "OPSML_TRACKING_URI": url.replace("postgresql://", "postgresql+pg8000://"),
+        "OPSML_STORAGE_URI": str(storage),
+    }
+    with server(
+        env, command, log_path=storage.parent / "reference.log", ready_path="/opsml/healthcheck"
+    ) as srv:
+        yield srv.url
+
+
+def run(with_reference: bool = True) -> list[LoadResult]:
+    results = []
+    with fresh_postgres_database("opsml_bench") as url, tempfile.TemporaryDirectory() as tmp:
+        uids = seed(url)
+        with _ours(url, Path(tmp) / "storage-ours") as base:
+            results.append(measure("opsml-server", base, uids))
+        if with_reference:
+            with _reference(url, Path(tmp) / "storage-reference") as base:
+                results.append(measure("reference 2.2.4", base, uids))
+    return results
