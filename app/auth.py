@@ -19,7 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.errors import AuthError, ConfigError
 from app.settings import AppEnv, Settings
 
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/opsml/healthcheck"})
+# The signed-URL route carries its own HMAC credential: a browser holding the URL has no login.
+OPEN_PATHS = frozenset(
+    {"/livez", "/readyz", "/metrics", "/opsml/healthcheck", "/opsml/files/signed"}
+)
 
 ERR_LOGIN_UNSET = (
     "login is on but OPSML_USERNAME and OPSML_PASSWORD are not both set; set them or start "

@@ -154,3 +154,9 @@ class FileDeleteResponse(BaseModel):
 
 class HealthCheckResponse(BaseModel):
     is_alive: bool
+
+
+class PresignResponse(BaseModel):
+    url: str
+    method: str
+    expires_in: int

@@ -50,9 +50,7 @@ def _is_missing_table(exc: DBAPIError) -> bool:
 def schema_is_current(engine: Engine) -> bool:
     """At our head, or ahead of it; behind or never migrated is not current."""
     revision = current_revision(engine)
-    return revision is not None and (
-        revision == SCHEMA_HEAD or revision not in KNOWN_REVISIONS
-    )
+    return revision is not None and (revision == SCHEMA_HEAD or revision not in KNOWN_REVISIONS)
 
 
 def run_migrations(engine: Engine) -> str:

@@ -6,16 +6,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from app.auth import ProdTokenDep
+from app.auth import ProdTokenDep, require_prod_token
 from app.deps import SettingsDep, StoreDep
-from app.errors import InvalidRequestError
-from app.schemas import FileDeleteResponse, FileExistsResponse, FileListResponse, UploadResponse
-from app.storage.upload import receive_upload
+from app.errors import AuthError, InvalidRequestError
+from app.schemas import (
+    FileDeleteResponse,
+    FileExistsResponse,
+    FileListResponse,
+    PresignResponse,
+    UploadResponse,
+)
+from app.storage.paths import OPSML_ROOT
+from app.storage.presign import MAX_EXPIRES_S, Method, presign, verify_signed_request
+from app.storage.store import ArtifactStore
+from app.storage.upload import receive_raw, receive_upload
 
 router = APIRouter(prefix="/opsml/files", tags=["files"])
 
 PathQuery = Annotated[str, Query(max_length=1024, description="opsml-root:/<TABLE>/<repo>/...")]
+ERR_WRONG_VERB = "This URL was signed for {method}, not {verb}"
 ERR_NO_WRITE_PATH = "Upload needs a 'write_path' header naming the opsml-root:/ destination"
 
 
@@ -54,3 +65,62 @@ def exists(path: PathQuery, store: StoreDep) -> FileExistsResponse:
 def delete(path: PathQuery, store: StoreDep) -> FileDeleteResponse:
     store.delete(path)
     return FileDeleteResponse(deleted=True)
+
+
+@router.get("/presign")
+def presign_url(
+    request: Request,
+    path: PathQuery,
+    store: StoreDep,
+    method: Method = "GET",
+    expires: Annotated[int, Query(ge=1, le=MAX_EXPIRES_S)] = 900,
+    x_prod_token: Annotated[str | None, Header(alias="X-Prod-Token")] = None,
+) -> PresignResponse:
+    """A time-limited URL to read (GET) or write (PUT) one artifact without credentials."""
+    if method == "PUT":
+        require_prod_token(request, x_prod_token)
+    url = presign(
+        store.location, store.storage_path(path), method, expires, base_url=str(request.base_url)
+    )
+    return PresignResponse(url=url, method=method, expires_in=expires)
+
+
+SignedQuery = Annotated[str, Query(max_length=1024)]
+
+
+@router.get("/signed", include_in_schema=False)
+def signed_download(
+    path: SignedQuery,
+    expires: SignedQuery,
+    method: SignedQuery,
+    signature: SignedQuery,
+    store: StoreDep,
+) -> StreamingResponse:
+    """Serves local-storage pre-signed GET URLs (cloud URLs go straight to the bucket)."""
+    _verify(store, path, "GET", method, expires, signature)
+    return download(f"{OPSML_ROOT}/{path}", store)
+
+
+@router.put("/signed", include_in_schema=False)
+async def signed_upload(
+    request: Request,
+    path: SignedQuery,
+    expires: SignedQuery,
+    method: SignedQuery,
+    signature: SignedQuery,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> UploadResponse:
+    """Accepts the raw body of a local-storage pre-signed PUT."""
+    await run_in_threadpool(_verify, store, path, "PUT", method, expires, signature)
+    client_path = f"{OPSML_ROOT}/{path}"
+    await receive_raw(request, store.writer(client_path), settings.max_upload_bytes)
+    return UploadResponse(storage_uri=client_path)
+
+
+def _verify(
+    store: ArtifactStore, path: str, verb: str, method: str, expires: str, signature: str
+) -> None:
+    if method.upper() != verb:
+        raise AuthError(ERR_WRONG_VERB.format(verb=verb, method=method[:8]), forbidden=True)
+    verify_signed_request(store.location, path, verb, expires, signature)

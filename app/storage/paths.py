@@ -17,7 +17,9 @@ MAX_SEGMENT_LENGTH = 255
 ERR_NOT_OPSML_ROOT = "Path must start with 'opsml-root:/' (got a path outside the registry)"
 ERR_PARENT_SEGMENT = "Path must not contain '..' segments"
 ERR_BAD_CHARACTER = "Path must not contain backslashes, NUL or other control characters"
-ERR_TOO_LONG = f"Path is longer than {MAX_PATH_LENGTH} characters or has a segment over {MAX_SEGMENT_LENGTH}"
+ERR_TOO_LONG = (
+    f"Path is longer than {MAX_PATH_LENGTH} characters or has a segment over {MAX_SEGMENT_LENGTH}"
+)
 ERR_EMPTY = "Path is empty"
 
 
@@ -31,7 +33,7 @@ def relative_parts(client_path: str) -> list[str]:
         raise InvalidPathError(ERR_BAD_CHARACTER)
     if not client_path.startswith(OPSML_ROOT):
         raise InvalidPathError(ERR_NOT_OPSML_ROOT)
-    parts = [part for part in client_path[len(OPSML_ROOT):].split("/") if part not in ("", ".")]
+    parts = [part for part in client_path[len(OPSML_ROOT) :].split("/") if part not in ("", ".")]
     if any(part == ".." for part in parts):
         raise InvalidPathError(ERR_PARENT_SEGMENT)
     if any(len(part) > MAX_SEGMENT_LENGTH for part in parts):
@@ -54,4 +56,4 @@ def to_client_path(root: str, storage_path: str) -> str:
     if not normalized.startswith(prefix):
         # fsspec returned something outside the root: a bug, never show it to the client.
         raise InvalidPathError(ERR_NOT_OPSML_ROOT)
-    return f"{OPSML_ROOT}/{normalized[len(prefix):]}"
+    return f"{OPSML_ROOT}/{normalized[len(prefix) :]}"

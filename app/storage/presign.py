@@ -257,18 +257,32 @@ def _gcs_key_signer(creds: Credentials) -> Any:
     return None
 
 
+# ADC discovery probes the metadata server: do it once per process, then only refresh tokens.
+_gcs_identity: Any = None
+_gcs_identity_lock = threading.Lock()
+
+
 def _gcs_keyless_identity() -> tuple[str, str]:
     import google.auth
     from google.auth.transport.requests import Request
 
-    identity: Any
-    identity, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    global _gcs_identity
+    with _gcs_identity_lock:
+        if _gcs_identity is None:
+            _gcs_identity, _ = google.auth.default(
+                scopes=["https://www.googleapis.com/auth/cloud-platform"]
+            )
+        identity = _gcs_identity
+        return _gcs_identity_token(identity, Request)
+
+
+def _gcs_identity_token(identity: Any, make_request: Any) -> tuple[str, str]:
     if not identity.valid:
-        identity.refresh(Request())
+        identity.refresh(make_request())
     email = getattr(identity, "service_account_email", None)
     if not email or email == "default":
         # On GKE the metadata server names the account only after a refresh.
-        identity.refresh(Request())
+        identity.refresh(make_request())
         email = getattr(identity, "service_account_email", None)
     if not email:
         raise ConfigError(
@@ -355,7 +369,7 @@ def _azure_token_credential(creds: Credentials) -> Any:
 def _user_delegation_key(creds: Credentials, start: datetime, expiry: datetime) -> Any:
     from azure.storage.blob import BlobServiceClient
 
-    cache_key = f"{creds.azure_account_url}|{creds.azure_auth}"
+    cache_key = f"{creds.azure_account_url}|{creds.azure_auth}|{creds.fs_kwargs.get('client_id')}"
     with _delegation_lock:
         cached = _delegation_keys.get(cache_key)
         if cached is not None and cached.expires >= expiry:

@@ -15,7 +15,7 @@ from fsspec import AbstractFileSystem
 
 from app.errors import NotFoundError, UnavailableError
 from app.storage import paths
-from app.storage.backends import SCHEME_LOCAL, StorageLocation
+from app.storage.backends import StorageLocation
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,6 @@ CHUNK_SIZE = 1024 * 1024
 
 ERR_NOT_FOUND = "No artifact at {path}"
 ERR_STORAGE_DOWN = "Storage is unreachable or refused the request ({kind}); try again later"
-
-
-def _is_local(location: StorageLocation) -> bool:
-    return location.scheme == SCHEME_LOCAL
 
 
 def _unavailable(exc: Exception) -> UnavailableError:
@@ -49,7 +45,7 @@ class ArtifactWriter:
         self._final_path = final_path
         parent, _, name = final_path.rpartition("/")
         self._write_path = (
-            f"{parent}/.{name}.upload-{uuid.uuid4().hex}" if _is_local(location) else final_path
+            f"{parent}/.{name}.upload-{uuid.uuid4().hex}" if location.is_local else final_path
         )
         self._handle: Any = None
         self.bytes_written = 0
@@ -57,7 +53,7 @@ class ArtifactWriter:
     def open(self) -> None:
         fs = self._location.fs
         try:
-            if _is_local(self._location):
+            if self._location.is_local:
                 fs.makedirs(self._final_path.rpartition("/")[0], exist_ok=True)
             self._handle = fs.open(self._write_path, "wb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
@@ -87,15 +83,16 @@ class ArtifactWriter:
         """Leave nothing behind; never raises."""
         handle, self._handle = self._handle, None
         try:
-            if handle is not None:
-                discard = getattr(handle, "discard", None)
-                if callable(discard) and not _is_local(self._location):
-                    discard()
-                elif not handle.closed:
-                    handle.close()
-            if _is_local(self._location) and self._location.fs.exists(self._write_path):
+            if handle is not None and self._location.is_local:
+                handle.close()
+            elif handle is not None:
+                # Cancel the multipart/resumable upload, then mark the file closed so that
+                # garbage collection does not flush (and so publish) the partial object.
+                handle.discard()
+                handle.closed = True
+            if self._location.is_local and self._location.fs.exists(self._write_path):
                 self._location.fs.rm(self._write_path)
-        except Exception as exc:
+        except Exception as exc:  # cleanup is best effort: the upload has failed already
             log.warning("could not clean up an aborted upload: %s", type(exc).__name__)
 
 
@@ -186,7 +183,7 @@ class ArtifactStore:
         try:
             self.fs.ls(self.location.root, detail=False)
         except FileNotFoundError:
-            if not _is_local(self.location):
+            if not self.location.is_local:
                 return  # an empty prefix in an object store simply has no objects yet
             raise UnavailableError("Storage root does not exist") from None
         except Exception as exc:

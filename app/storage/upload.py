@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -28,7 +29,7 @@ FILE_FIELD = "file"
 
 ERR_NOT_MULTIPART = "Upload must be multipart/form-data with a boundary"
 ERR_NO_FILE = "File is missing: send one multipart part named 'file'"
-ERR_INCOMPLETE = "Upload was cut off before the multipart body ended; nothing was stored"
+ERR_INCOMPLETE = "Upload was cut off before the body ended; nothing was stored"
 ERR_TOO_LARGE = "Upload exceeds the server's limit of {limit} bytes"
 
 
@@ -56,35 +57,83 @@ def _boundary(request: Request) -> bytes:
     return boundary
 
 
-async def receive_upload(request: Request, writer: ArtifactWriter, max_bytes: int) -> int:
-    """Parse the body into `writer`; returns the artifact's size. Aborts the writer on error.
+async def _body(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise UploadTooLargeError(ERR_TOO_LARGE.format(limit=max_bytes))
+        yield chunk
 
-    Receiving and writing overlap: a writer task drains a queue of at most `_QUEUE_DEPTH`
-    slices while the event loop keeps reading the socket, so the upload runs at the speed of
-    the slower side, not the sum of both, and memory stays bounded by the queue.
-    """
+
+async def receive_upload(request: Request, writer: ArtifactWriter, max_bytes: int) -> int:
+    """Stream a multipart body's `file` part into `writer`; returns the artifact's size."""
     state = _PartState()
     parser = MultipartParser(_boundary(request), cast(Any, _callbacks(state)))
-    received = 0
-    await run_in_threadpool(writer.open)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
-    drain = asyncio.create_task(_drain(queue, writer))
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > max_bytes:
-                raise UploadTooLargeError(ERR_TOO_LARGE.format(limit=max_bytes))
+
+    async def slices() -> AsyncIterator[bytes]:
+        async for chunk in _body(request, max_bytes):
             parser.write(chunk)
             if len(state.pending) >= FLUSH_SIZE:
-                await _hand_over(state, queue, drain)
+                yield _take(state.pending)
         parser.finalize()
         if not state.seen_file:
             raise InvalidRequestError(ERR_NO_FILE)
         if not (state.ended and state.file_done):
             raise InvalidRequestError(ERR_INCOMPLETE)
-        await _hand_over(state, queue, drain)
+        yield _take(state.pending)
+
+    return await write_stream(slices(), writer)
+
+
+async def receive_raw(request: Request, writer: ArtifactWriter, max_bytes: int) -> int:
+    """Stream a raw body (a pre-signed PUT) into `writer`; a short body stores nothing."""
+    expected = request.headers.get("content-length")
+    pending = bytearray()
+
+    async def slices() -> AsyncIterator[bytes]:
+        async for chunk in _body(request, max_bytes):
+            pending.extend(chunk)
+            if len(pending) >= FLUSH_SIZE:
+                yield _take(pending)
+        yield _take(pending)
+
+    size = await write_stream(slices(), writer, expected_size=_int_or_none(expected))
+    return size
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _take(buffer: bytearray) -> bytes:
+    data = bytes(buffer)
+    buffer.clear()
+    return data
+
+
+async def write_stream(
+    slices: AsyncIterator[bytes], writer: ArtifactWriter, expected_size: int | None = None
+) -> int:
+    """Write slices as they come, commit at the end, abort on any error or disconnect.
+
+    Receiving and writing overlap: a writer task drains a queue of at most `_QUEUE_DEPTH`
+    slices while the event loop keeps reading the socket, so the upload runs at the speed of
+    the slower side, not the sum of both, and memory stays bounded by the queue.
+    """
+    await run_in_threadpool(writer.open)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
+    drain = asyncio.create_task(_drain(queue, writer))
+    try:
+        async for data in slices:
+            if drain.done():
+                drain.result()  # the writer failed: surface its error now
+            if data:
+                await queue.put(data)
         await queue.put(None)
         await drain
+        if expected_size is not None and writer.bytes_written != expected_size:
+            raise InvalidRequestError(ERR_INCOMPLETE)
         await run_in_threadpool(writer.commit)
     except ClientDisconnect:
         await _stop(drain, writer)
@@ -93,17 +142,6 @@ async def receive_upload(request: Request, writer: ArtifactWriter, max_bytes: in
         await _stop(drain, writer)
         raise
     return writer.bytes_written
-
-
-async def _hand_over(
-    state: _PartState, queue: asyncio.Queue[bytes | None], drain: asyncio.Task[None]
-) -> None:
-    if drain.done():
-        drain.result()  # the writer failed: surface its error now
-    if state.pending:
-        data = bytes(state.pending)
-        state.pending.clear()
-        await queue.put(data)
 
 
 async def _drain(queue: asyncio.Queue[bytes | None], writer: ArtifactWriter) -> None:
