@@ -32,3 +32,13 @@ def child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def post_worker_init(worker: Any) -> None:
+    # uvicorn-worker leaves uvicorn's own graceful timeout unset, so on SIGTERM a worker waits
+    # for in-flight requests until gunicorn SIGKILLs it after `graceful_timeout`: an upload
+    # still streaming then dies mid-write and leaves its temporary file behind. Let uvicorn
+    # cancel such requests a little earlier instead; they abort cleanly (nothing stored).
+    config = getattr(worker, "config", None)
+    if config is not None and hasattr(config, "timeout_graceful_shutdown"):
+        config.timeout_graceful_shutdown = graceful_timeout - min(5.0, graceful_timeout / 2)

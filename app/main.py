@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 
@@ -52,11 +52,38 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=_status_for(exc))
 
 
+# SQLSTATEs that mean "the server is going away or not up yet", not "your query is wrong":
+# class 08 (connection exception), admin/crash shutdown and "cannot connect now" (57P01-03).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    # pg8000 puts the server's error fields in args[0] as a dict; "C" is the SQLSTATE.
+    args = getattr(exc.orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    if isinstance(exc, OperationalError | PoolTimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    # pg8000 reports a refused or dropped connection as an InterfaceError.
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    code = _sqlstate(exc)
+    return code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES)
+
+
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     # Driver messages can quote SQL and parameters: only the class name is logged.
-    log.warning("database error", extra={"fields": {"error": type(exc).__name__}})
-    unreachable = isinstance(exc, OperationalError | PoolTimeoutError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    unreachable = _database_unreachable(exc)
+    log.warning(
+        "database error",
+        extra={"fields": {"error": type(exc).__name__, "unreachable": unreachable}},
     )
     if unreachable:
         return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)

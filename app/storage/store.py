@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 from fsspec import AbstractFileSystem
@@ -61,13 +61,14 @@ class ArtifactWriter:
         except Exception as exc:
             raise _unavailable(exc) from exc
 
-    def write(self, data: bytes) -> None:
+    def write(self, views: Sequence[memoryview]) -> None:
         try:
-            self._handle.write(data)
+            for view in views:
+                self._handle.write(view)
         except Exception as exc:
             self.abort()
             raise _unavailable(exc) from exc
-        self.bytes_written += len(data)
+        self.bytes_written += sum(view.nbytes for view in views)
 
     def commit(self) -> None:
         fs = self._location.fs

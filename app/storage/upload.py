@@ -46,7 +46,7 @@ class _PartState:
     seen_file: bool = False
     file_done: bool = False
     ended: bool = False
-    pending: bytearray = field(default_factory=bytearray)
+    pending: _Slices = field(default_factory=lambda: _Slices())
 
 
 def _boundary(request: Request) -> bytes:
@@ -59,7 +59,8 @@ def _boundary(request: Request) -> bytes:
 
 async def _body(request: Request, max_bytes: int) -> AsyncIterator[bytes]:
     received = 0
-    async for chunk in request.stream():
+    async for raw in request.stream():
+        chunk = bytes(raw)  # no copy for bytes; views into it below need it immutable
         received += len(chunk)
         if received > max_bytes:
             raise UploadTooLargeError(ERR_TOO_LARGE.format(limit=max_bytes))
@@ -71,17 +72,17 @@ async def receive_upload(request: Request, writer: ArtifactWriter, max_bytes: in
     state = _PartState()
     parser = MultipartParser(_boundary(request), cast(Any, _callbacks(state)))
 
-    async def slices() -> AsyncIterator[bytes]:
+    async def slices() -> AsyncIterator[list[memoryview]]:
         async for chunk in _body(request, max_bytes):
             parser.write(chunk)
-            if len(state.pending) >= FLUSH_SIZE:
-                yield _take(state.pending)
+            if state.pending.size >= FLUSH_SIZE:
+                yield state.pending.take()
         parser.finalize()
         if not state.seen_file:
             raise InvalidRequestError(ERR_NO_FILE)
         if not (state.ended and state.file_done):
             raise InvalidRequestError(ERR_INCOMPLETE)
-        yield _take(state.pending)
+        yield state.pending.take()
 
     return await write_stream(slices(), writer)
 
@@ -89,14 +90,14 @@ async def receive_upload(request: Request, writer: ArtifactWriter, max_bytes: in
 async def receive_raw(request: Request, writer: ArtifactWriter, max_bytes: int) -> int:
     """Stream a raw body (a pre-signed PUT) into `writer`; a short body stores nothing."""
     expected = request.headers.get("content-length")
-    pending = bytearray()
+    pending = _Slices()
 
-    async def slices() -> AsyncIterator[bytes]:
+    async def slices() -> AsyncIterator[list[memoryview]]:
         async for chunk in _body(request, max_bytes):
-            pending.extend(chunk)
-            if len(pending) >= FLUSH_SIZE:
-                yield _take(pending)
-        yield _take(pending)
+            pending.add(memoryview(chunk))
+            if pending.size >= FLUSH_SIZE:
+                yield pending.take()
+        yield pending.take()
 
     size = await write_stream(slices(), writer, expected_size=_int_or_none(expected))
     return size
@@ -106,14 +107,31 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _take(buffer: bytearray) -> bytes:
-    data = bytes(buffer)
-    buffer.clear()
-    return data
+class _Slices:
+    """Views into received chunks, gathered until a write is worth a thread hop.
+
+    Views, not copies: the chunks are immutable bytes, so the parser's slices of them can go
+    to storage without being copied in Python at all.
+    """
+
+    def __init__(self) -> None:
+        self.views: list[memoryview] = []
+        self.size = 0
+
+    def add(self, view: memoryview) -> None:
+        if view.nbytes:
+            self.views.append(view)
+            self.size += view.nbytes
+
+    def take(self) -> list[memoryview]:
+        views, self.views, self.size = self.views, [], 0
+        return views
 
 
 async def write_stream(
-    slices: AsyncIterator[bytes], writer: ArtifactWriter, expected_size: int | None = None
+    slices: AsyncIterator[list[memoryview]],
+    writer: ArtifactWriter,
+    expected_size: int | None = None,
 ) -> int:
     """Write slices as they come, commit at the end, abort on any error or disconnect.
 
@@ -122,7 +140,7 @@ async def write_stream(
     the slower side, not the sum of both, and memory stays bounded by the queue.
     """
     await run_in_threadpool(writer.open)
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
+    queue: asyncio.Queue[list[memoryview] | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
     drain = asyncio.create_task(_drain(queue, writer))
     try:
         async for data in slices:
@@ -138,13 +156,20 @@ async def write_stream(
     except ClientDisconnect:
         await _stop(drain, writer)
         raise InvalidRequestError(ERR_INCOMPLETE) from None
+    except asyncio.CancelledError:
+        # Shutdown past uvicorn's graceful timeout cancels the request, and the worker exits
+        # right after: a cleanup that waited for a thread hop would never run. Removing one
+        # partial object is quick, so it happens here, on the loop.
+        drain.cancel()
+        writer.abort()
+        raise
     except BaseException:
         await _stop(drain, writer)
         raise
     return writer.bytes_written
 
 
-async def _drain(queue: asyncio.Queue[bytes | None], writer: ArtifactWriter) -> None:
+async def _drain(queue: asyncio.Queue[list[memoryview] | None], writer: ArtifactWriter) -> None:
     while (data := await queue.get()) is not None:
         await run_in_threadpool(writer.write, data)
 
@@ -180,7 +205,7 @@ def _callbacks(state: _PartState) -> dict[str, object]:
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state.is_file:
-            state.pending += data[start:end]
+            state.pending.add(memoryview(data)[start:end])
 
     def on_part_end() -> None:
         if state.is_file:
