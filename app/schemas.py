@@ -105,7 +105,8 @@ class MetricIn(BaseModel):
 
     run_uid: ShortStr
     name: ShortStr
-    value: float
+    # NaN and infinities cannot be written back as JSON: refuse them on the way in.
+    value: Annotated[float, Field(allow_inf_nan=False)]
     step: int | None = None
     timestamp: int | None = None
 

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from app.db.tables import Base
 from app.settings import sqlite_file
 
 VERSION_TABLE = "opsml_server_alembic_version"
@@ -54,18 +55,52 @@ def schema_is_current(engine: Engine) -> bool:
 
 
 def run_migrations(engine: Engine) -> str:
-    """Upgrade to head; safe when several processes do it at once. Returns the revision."""
+    """Upgrade to head; safe when several processes do it at once. Returns the revision.
+
+    An empty database gets the head schema straight from `app.db.tables` and is stamped, the
+    usual Alembic recipe for new databases; it keeps Alembic (~10 MB, ~0.3 s) out of a fresh
+    server's start. Anything else (an OpsML 2.2.4 database to adopt, an older revision of
+    ours) goes through the Alembic scripts.
+    """
     if schema_is_current(engine):
         return SCHEMA_HEAD
+    with _sqlite_file_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together queue here; the later ones find the schema at head.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_ID})
+        tables = set(inspect(connection).get_table_names())
+        if VERSION_TABLE in tables:
+            revision = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+            if revision == SCHEMA_HEAD:
+                return SCHEMA_HEAD
+        if not tables:
+            Base.metadata.create_all(connection)
+            _stamp(connection, SCHEMA_HEAD)
+        else:
+            _alembic_upgrade(connection)
+    return SCHEMA_HEAD
+
+
+def _stamp(connection: Connection, revision: str) -> None:
+    connection.execute(
+        text(
+            f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
+            f"CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"
+        )
+    )
+    connection.execute(
+        text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:r)"), {"r": revision}
+    )
+
+
+def _alembic_upgrade(connection: Connection) -> None:
     from alembic import command  # imported here: only needed when there is work to do
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
-    with _sqlite_file_lock(engine), engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-    return SCHEMA_HEAD
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
 
 
 @contextmanager

@@ -6,16 +6,16 @@ attribute names are what `cards/list` returns, as the reference does: note the a
 whose attributes `datacards`/`modelcards`/`runcards` live in `*_uids` columns, and the metrics
 table, whose `run_uid` attribute lives in the `uid` column.
 
-`VersionClaim` is ours alone: it makes concurrent `cards/version` calls hand out distinct
-versions (see `app.services.versions`).
+`VersionClaim` and the `ix_opsml_server_*` indexes are ours alone: the claims make concurrent
+`cards/version` calls hand out distinct versions (see `app.services.cards`).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 
 class Base(DeclarativeBase):
@@ -27,6 +27,12 @@ class CardRecord(Base):
 
     __abstract__ = True
     registry_type: ClassVar[str]
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        # Ours, not the reference's: every list and version lookup filters on these two.
+        name = f"ix_opsml_server_{cls.__tablename__.lower()}_name_repo"
+        return (Index(name, "name", "repository"),)
 
     uid: Mapped[str] = mapped_column(String(64), primary_key=True)
     date: Mapped[str | None] = mapped_column(String(32))
@@ -106,6 +112,7 @@ class ProjectRecord(Base):
 
 class MetricRecord(Base):
     __tablename__ = "OPSML_RUN_METRICS"
+    __table_args__ = (Index("ix_opsml_server_run_metrics_uid", "uid"),)
 
     run_uid: Mapped[str | None] = mapped_column("uid", String(64))
     name: Mapped[str | None] = mapped_column(String(128))

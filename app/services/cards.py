@@ -30,6 +30,7 @@ ERR_DUPLICATE_VERSION = (
 ERR_DUPLICATE_PROJECT = "A project with project_id {project_id} already exists"
 ERR_NO_CARD = "No {registry} card with uid {uid}"
 ERR_UNKNOWN_TERM = "Unknown query term '{term}' for {registry} cards; known: {known}"
+ERR_TERM_VALUE = "Query term '{term}' must be a string, number, boolean or null"
 ERR_MAX_DATE = "max_date must be a date as YYYY-MM-DD"
 ERR_VERSION_BUSY = "Could not reserve a version after several attempts; try again"
 
@@ -165,6 +166,8 @@ class CardService:
                 raise InvalidRequestError(
                     ERR_UNKNOWN_TERM.format(term=key[:64], registry=registry, known=known_list)
                 )
+            if value is not None and not isinstance(value, str | int | float | bool):
+                raise InvalidRequestError(ERR_TERM_VALUE.format(term=key[:64]))
             conditions.append(getattr(table, key) == value)
         return conditions
 

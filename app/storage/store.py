@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 from fsspec import AbstractFileSystem
 
-from app.errors import NotFoundError, UnavailableError
+from app.errors import ConflictError, InvalidPathError, NotFoundError, UnavailableError
 from app.storage import paths
 from app.storage.backends import StorageLocation
 
@@ -24,6 +24,8 @@ CHUNK_SIZE = 1024 * 1024
 
 ERR_NOT_FOUND = "No artifact at {path}"
 ERR_STORAGE_DOWN = "Storage is unreachable or refused the request ({kind}); try again later"
+ERR_WRITE_ROOT = "Upload path must name a file below opsml-root:/, not the root itself"
+ERR_PATH_CONFLICT = "Cannot write {path}: a file and a directory would share a name"
 
 
 def _unavailable(exc: Exception) -> UnavailableError:
@@ -40,8 +42,9 @@ class ArtifactWriter:
     completed, so we write to the final key and abort the upload on failure.
     """
 
-    def __init__(self, location: StorageLocation, final_path: str) -> None:
+    def __init__(self, location: StorageLocation, final_path: str, client_path: str = "") -> None:
         self._location = location
+        self._client_path = client_path or final_path
         self._final_path = final_path
         parent, _, name = final_path.rpartition("/")
         self._write_path = (
@@ -56,8 +59,11 @@ class ArtifactWriter:
             if self._location.is_local:
                 fs.makedirs(self._final_path.rpartition("/")[0], exist_ok=True)
             self._handle = fs.open(self._write_path, "wb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-            raise NotFoundError(ERR_NOT_FOUND.format(path=self._final_path)) from exc
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            # A parent of the path is a file (or the path a directory): the client's mistake.
+            raise ConflictError(ERR_PATH_CONFLICT.format(path=self._client_path)) from exc
+        except FileNotFoundError as exc:
+            raise NotFoundError(ERR_NOT_FOUND.format(path=self._client_path)) from exc
         except Exception as exc:
             raise _unavailable(exc) from exc
 
@@ -111,7 +117,14 @@ class ArtifactStore:
         return paths.to_storage_path(self.location.root, client_path)
 
     def writer(self, client_path: str) -> ArtifactWriter:
-        return ArtifactWriter(self.location, self.storage_path(client_path))
+        path = self.storage_path(client_path)
+        if path == self.location.root:
+            raise InvalidPathError(ERR_WRITE_ROOT)
+        # Locally a file cannot replace a directory (the rename would move it inside one).
+        # Object stores have no such clash, and checking would cost a request per upload.
+        if self.location.is_local and self.fs.isdir(path):
+            raise ConflictError(ERR_PATH_CONFLICT.format(path=client_path))
+        return ArtifactWriter(self.location, path, client_path)
 
     def open_for_read(self, client_path: str) -> tuple[BinaryIO, int | None]:
         """Open a file for streaming; raises NotFoundError for a missing file or a directory."""

@@ -242,3 +242,31 @@ def _check_readiness_follows_migration(url: str, tmp_path: Path) -> None:
         run_migrations(engine)
         engine.dispose()
         assert client.get("/readyz").status_code == 200
+
+
+def _shape(url: str) -> dict[str, tuple[list[str], list[str]]]:
+    engine = create_engine(url)
+    inspector = inspect(engine)
+    shape = {
+        table: (
+            sorted(c["name"] for c in inspector.get_columns(table)),
+            sorted(str(i["name"]) for i in inspector.get_indexes(table)),
+        )
+        for table in inspector.get_table_names()
+        if table != "opsml_alembic_version"  # the reference's own, only in the adopted one
+    }
+    engine.dispose()
+    return shape
+
+
+def test_new_and_adopted_databases_end_with_the_same_schema(tmp_path: Path) -> None:
+    fresh, adopted = f"sqlite:///{tmp_path / 'fresh.db'}", f"sqlite:///{tmp_path / 'adopted.db'}"
+    _seed_reference_database(adopted)
+    for url in (fresh, adopted):
+        engine = build_engine(Settings(OPSML_TRACKING_URI=url))
+        run_migrations(engine)
+        engine.dispose()
+    assert _shape(fresh) == _shape(adopted)
+    assert (
+        "ix_opsml_server_opsml_data_registry_name_repo" in _shape(fresh)["OPSML_DATA_REGISTRY"][1]
+    )

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import text
 
-from app.db.migrate import MIGRATION_LOCK_ID, VERSION_TABLE
+from app.db.migrate import VERSION_TABLE
 
+# `app.db.migrate` hands in a connection that already holds the migration lock and an open
+# transaction; Alembic joins that transaction.
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, version_table=VERSION_TABLE)
 
 with context.begin_transaction():
-    if connection.dialect.name == "postgresql":
-        # Replicas starting together queue here; the loser finds the schema at head.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
     context.run_migrations()
