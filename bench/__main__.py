@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import load, transfer
+from bench import backends, load, transfer
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -117,7 +117,41 @@ def report_load() -> list[dict[str, object]]:
     return [asdict(r) for r in results]
 
 
-SECTIONS = {"transfer": report_transfer, "load": report_load}
+def report_backends() -> list[dict[str, object]]:
+    results = backends.run()
+    print(
+        f"Per backend, {backends.SIZE // 2**20} MiB through the server vs fsspec direct "
+        "(emulators on loopback)"
+    )
+    for r in results:
+        up, down = r.upload_mb_s / r.direct_write_mb_s, r.download_mb_s / r.direct_read_mb_s
+        print(
+            f"  [{r.backend}] direct write {r.direct_write_mb_s:.1f} / read "
+            f"{r.direct_read_mb_s:.1f} MB/s"
+        )
+        print(
+            _row(
+                "upload through server",
+                r.upload_mb_s,
+                "MB/s",
+                f">= 0.8x direct ({up:.2f}x)",
+                up >= 0.8,
+            )
+        )
+        print(
+            _row(
+                "download through server",
+                r.download_mb_s,
+                "MB/s",
+                f">= 0.8x direct ({down:.2f}x)",
+                down >= 0.8,
+            )
+        )
+        print(_row("server RSS growth", r.rss_growth_mb, "MB", "<= 32 MB", r.rss_growth_mb <= 32))
+    return [asdict(r) for r in results]
+
+
+SECTIONS = {"transfer": report_transfer, "backends": report_backends, "load": report_load}
 
 
 def main(argv: list[str]) -> int:

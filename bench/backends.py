@@ -1,0 +1,120 @@
+"""Per-backend throughput: through the server vs. fsspec talking to the same emulator directly.
+
+The emulators are the real local stand-ins the tests use (moto server, fake-gcs-server,
+Azurite); numbers say how much the server adds on top of the storage client, not how fast a
+cloud is.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.storage.backends import open_filesystem
+from bench.harness import RssSampler, server, tree_rss
+from bench.transfer import WRITE_PATH, best_of
+from tests.support.emulators import StorageEmulator, local_storage, start_azure, start_gcs, start_s3
+
+SIZE = 128 * 1024 * 1024
+RUNS = 2
+CHUNK = 8 * 1024 * 1024
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    direct_write_mb_s: float
+    direct_read_mb_s: float
+    upload_mb_s: float
+    download_mb_s: float
+    rss_growth_mb: float
+
+
+def _direct(emulator: StorageEmulator, source: Path) -> tuple[float, float]:
+    location = open_filesystem(emulator.storage_uri, dict(emulator.env))
+    path = f"{location.root}/direct/blob.bin"
+    write_s = read_s = float("inf")
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        with open(source, "rb") as src, location.fs.open(path, "wb", block_size=CHUNK) as dst:
+            while chunk := src.read(CHUNK):
+                dst.write(chunk)
+        write_s = min(write_s, time.perf_counter() - started)
+        started = time.perf_counter()
+        with location.fs.open(path, "rb", block_size=1024 * 1024) as handle:
+            while handle.read(1024 * 1024):
+                pass
+        read_s = min(read_s, time.perf_counter() - started)
+    return SIZE / write_s / 1e6, SIZE / read_s / 1e6
+
+
+def _through_server(
+    emulator: StorageEmulator, work: Path, source: Path
+) -> tuple[float, float, float]:
+    env = {**emulator.env, "OPSML_TRACKING_URI": f"sqlite:///{work / f'{emulator.name}.db'}"}
+    with server(env, log_path=work / f"{emulator.name}.log") as srv:
+        idle = tree_rss(srv.pid)
+        upload = [
+            "curl",
+            "-sS",
+            "--fail",
+            "-o",
+            "/dev/null",
+            "-F",
+            f"file=@{source}",
+            "-H",
+            f"write_path: {WRITE_PATH}",
+            f"{srv.url}/opsml/files/upload",
+        ]
+        download = [
+            "curl",
+            "-sS",
+            "--fail",
+            "-o",
+            "/dev/null",
+            f"{srv.url}/opsml/files/download?path={WRITE_PATH}",
+        ]
+        with RssSampler(srv.pid) as sampler:
+            upload_s = best_of(RUNS, upload)
+            download_s = best_of(RUNS, download)
+        return SIZE / upload_s / 1e6, SIZE / download_s / 1e6, (sampler.peak - idle) / 1e6
+
+
+def run() -> list[BackendResult]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="opsml-bench-backends-") as tmp:
+        work = Path(tmp)
+        source = work / "source.bin"
+        source.write_bytes(os.urandom(SIZE))
+        starters: list[tuple[str, Callable[[Path], AbstractContextManager[StorageEmulator]]]] = [
+            ("local", _local),
+            ("s3", start_s3),
+            ("gcs", start_gcs),
+            ("azure", start_azure),
+        ]
+        for name, start in starters:
+            (work / name).mkdir()
+            with start(work / name) as emulator:
+                direct_write, direct_read = _direct(emulator, source)
+                upload, download, growth = _through_server(emulator, work, source)
+            results.append(BackendResult(name, direct_write, direct_read, upload, download, growth))
+    return results
+
+
+class _local(AbstractContextManager[StorageEmulator]):
+    def __init__(self, base: Path) -> None:
+        self.emulator = local_storage(base)
+
+    def __enter__(self) -> StorageEmulator:
+        return self.emulator.fresh()
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+__all__ = ["BackendResult", "run"]

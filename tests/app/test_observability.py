@@ -1,0 +1,46 @@
+"""One JSON log line per request, without secrets; Prometheus counters that move."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.observability import JsonFormatter
+
+
+def test_each_request_logs_one_json_line_without_query_or_credentials(
+    make_client, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(login=True, OPSML_USERNAME="u", OPSML_PASSWORD="pw-secret-123")
+    with caplog.at_level(logging.INFO, logger="opsml_server.access"):
+        client.get(
+            "/opsml/files/exists",
+            params={"path": "opsml-root:/token=abc"},
+            auth=("u", "pw-secret-123"),
+        )
+    [record] = [r for r in caplog.records if r.name == "opsml_server.access"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["route"] == "/opsml/files/exists" and line["status"] == 200
+    assert line["method"] == "GET" and line["duration_ms"] >= 0
+    assert "token=abc" not in json.dumps(line) and "pw-secret-123" not in json.dumps(line)
+
+
+def test_prometheus_counts_requests_by_route_and_status(client: TestClient) -> None:
+    def count() -> float:
+        text = client.get("/metrics").text
+        for line in text.splitlines():
+            if (
+                line.startswith("opsml_http_requests_total{")
+                and 'route="/opsml/registry/table"' in line
+                and 'status="400"' in line
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = count()
+    client.get("/opsml/registry/table", params={"registry_type": "bogus"})
+    client.get("/opsml/registry/table", params={"registry_type": "bogus"})
+    assert count() == before + 2
