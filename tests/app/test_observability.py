@@ -44,3 +44,34 @@ def test_prometheus_counts_requests_by_route_and_status(client: TestClient) -> N
     client.get("/opsml/registry/table", params={"registry_type": "bogus"})
     client.get("/opsml/registry/table", params={"registry_type": "bogus"})
     assert count() == before + 2
+
+
+def test_database_password_never_reaches_a_response_or_log(
+    postgres_url: str,
+    tmp_path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    secret = "pw-in-the-uri-9f3k"  # trust auth on the test server accepts any password
+    url = make_url(postgres_url).set(password=secret).render_as_string(hide_password=False)
+    settings = Settings(OPSML_TRACKING_URI=url, OPSML_STORAGE_URI=str(tmp_path / "s"))
+    seen = []
+    with caplog.at_level(logging.DEBUG), TestClient(create_app(settings, login=False)) as client:
+        for method, route, body in [
+            ("GET", "/readyz", None),
+            ("GET", "/openapi.json", None),
+            ("GET", "/debug", None),
+            ("POST", "/opsml/cards/list", {"registry_type": "data", "max_date": "bad"}),
+            ("POST", "/opsml/cards/create", {"registry_type": "data", "card": {"uid": 1}}),
+        ]:
+            seen.append(client.request(method, route, json=body).text)
+    seen.extend(r.getMessage() for r in caplog.records)
+    seen.append(repr(settings))
+    captured = capsys.readouterr()
+    seen.extend([captured.out, captured.err])
+    assert not any(secret in text for text in seen)
