@@ -30,6 +30,11 @@ log = logging.getLogger("opsml_server")
 
 ERR_DATABASE_DOWN = "The database is unreachable right now; try again shortly"
 ERR_DATABASE = "The database refused the request"
+ERR_DATABASE_DATA = (
+    "The database cannot store a value of this request (e.g. a NUL character, invalid text "
+    "or a number out of range)"
+)
+ERR_TEXT_ENCODING = "Request text must be valid Unicode (no unpaired surrogates)"
 
 
 def _status_for(exc: errors.OpsmlServerError) -> int:
@@ -87,7 +92,17 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     )
     if unreachable:
         return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)
+    code = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
+    if code is not None and code.startswith("22"):
+        # SQLSTATE class 22 is "data exception": the value sent, not the server, is at fault.
+        return JSONResponse({"detail": ERR_DATABASE_DATA}, status_code=400)
     return JSONResponse({"detail": ERR_DATABASE}, status_code=500)
+
+
+async def _encoding_error(_: Request, exc: Exception) -> JSONResponse:
+    # JSON may carry "\ud800"; such a string cannot be encoded for the database driver.
+    log.warning("unencodable request text", extra={"fields": {"error": type(exc).__name__}})
+    return JSONResponse({"detail": ERR_TEXT_ENCODING}, status_code=400)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -141,6 +156,7 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(UnicodeEncodeError, _encoding_error)
     if login:
         assert settings.username and settings.password
         app.add_middleware(

@@ -234,16 +234,7 @@ class CardService:
                     if prefix:
                         taken = [v for v in taken if semver.matches_prefix(v, prefix)]
                     version = semver.next_version(taken, supplied, version_type, pre_tag, build_tag)
-                    session.add(
-                        VersionClaim(
-                            registry_type=registry,
-                            name=name,
-                            repository=repository,
-                            version=version,
-                            uid=None,
-                            claimed_at=_now_us(),
-                        )
-                    )
+                    session.add(_claim(registry, name, repository, version, uid=None))
                 return version
             except IntegrityError:
                 continue  # someone claimed the same version a moment ago: compute again
@@ -340,16 +331,7 @@ class CardService:
             return
         holder = session.scalar(select(VersionClaim.uid).where(key))
         if holder is None:
-            session.add(
-                VersionClaim(
-                    registry_type=registry,
-                    name=name,
-                    repository=repository,
-                    version=version,
-                    uid=uid,
-                    claimed_at=_now_us(),
-                )
-            )
+            session.add(_claim(registry, name, repository, version, uid=uid))
             session.flush()
         elif holder != uid:
             raise self._conflict(registry, record)
@@ -391,6 +373,19 @@ class CardService:
                 )
             )
         return not self.uid_exists(registry, uid)
+
+
+def _claim(
+    registry: str, name: str, repository: str, version: str, uid: str | None
+) -> VersionClaim:
+    return VersionClaim(
+        registry_type=registry,
+        name=name,
+        repository=repository,
+        version=version,
+        uid=uid,
+        claimed_at=_now_us(),
+    )
 
 
 def _is_prerelease(version: Any) -> bool:
