@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 PYTEST_ARGS ?=
 EXTRAS ?= dev,postgres,server,gcs,s3,azure
+# Test tools of the chart, infra and production suites, installed into the same venv.
+TEST_REQUIREMENTS := $(wildcard charts/requirements-test.txt infra/requirements-test.txt tests/production/requirements.txt)
 
 .DEFAULT_GOAL := help
 
@@ -15,10 +17,10 @@ EXTRAS ?= dev,postgres,server,gcs,s3,azure
 help: ## List every target with its purpose
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml $(wildcard charts/requirements-test.txt infra/requirements-test.txt)
+$(VENV)/.installed: pyproject.toml $(TEST_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[$(EXTRAS)]' $(foreach f,$(wildcard charts/requirements-test.txt infra/requirements-test.txt),-r $(f))
+	$(PIP) install --quiet -e '.[$(EXTRAS)]' $(foreach f,$(TEST_REQUIREMENTS),-r $(f))
 	touch $@
 
 node_modules/.installed: package.json $(wildcard package-lock.json)

@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -308,8 +309,8 @@ def _s3_env(endpoint: str, key: str, secret: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+@contextmanager
+def start_s3(log_dir: Path) -> Iterator[StorageEmulator]:
     """An S3 API (moto server, or MinIO in a container) with one fresh bucket."""
     if use_containers():
         container = _Container(
@@ -344,7 +345,7 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulato
     process = _Process(
         "moto_server",
         [*argv, "-H", "127.0.0.1", "-p", str(port)],
-        tmp_path_factory.mktemp("moto") / "moto.log",
+        log_dir / "moto.log",
     )
     process.start(f"{endpoint}/moto-api/")
     try:
@@ -411,8 +412,8 @@ def _fake_gcs_args(host: str, port: int, public: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+@contextmanager
+def start_gcs(log_dir: Path) -> Iterator[StorageEmulator]:
     """A GCS JSON/XML API (fake-gcs-server) with one fresh bucket."""
     port = free_port()
     if use_containers():
@@ -433,7 +434,7 @@ def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulat
 
     endpoint = f"http://127.0.0.1:{port}"
     argv = [str(fake_gcs_binary()), *_fake_gcs_args("127.0.0.1", port, f"127.0.0.1:{port}")]
-    process = _Process("fake-gcs-server", argv, tmp_path_factory.mktemp("gcs") / "gcs.log")
+    process = _Process("fake-gcs-server", argv, log_dir / "gcs.log")
     process.start(f"{endpoint}/storage/v1/b")
     try:
         yield _emulator("gcs", endpoint, _gcs_env(endpoint), _gcs_bucket_maker(endpoint))
@@ -477,8 +478,8 @@ def _ensure_azurite() -> None:
         raise EmulatorError(f"npm ci failed to install Azurite:\n{result.stderr[-2000:]}")
 
 
-@pytest.fixture(scope="session")
-def azurite_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+@contextmanager
+def start_azure(log_dir: Path) -> Iterator[StorageEmulator]:
     """An Azure Blob API (Azurite) with one fresh container; SAS is really enforced."""
     flags = ["--skipApiVersionCheck", "--loose", "--disableTelemetry"]
     if use_containers():
@@ -523,7 +524,7 @@ def azurite_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEm
         node, str(AZURITE_MAIN), "--blobHost", "127.0.0.1", "--blobPort", str(port),
         "--inMemoryPersistence", "--silent", *flags,
     ]  # fmt: skip
-    process = _Process("azurite", argv, tmp_path_factory.mktemp("azurite") / "azurite.log")
+    process = _Process("azurite", argv, log_dir / "azurite.log")
     process.start(f"{endpoint}/{AZURITE_ACCOUNT}?comp=list")
     try:
         env = _azure_env(endpoint)
@@ -577,3 +578,24 @@ def storage_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StorageEm
         return local_storage(tmp_path / "storage")
     emulator: StorageEmulator = request.getfixturevalue(_FIXTURE_FOR[name])
     return emulator.fresh()
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+    """An S3 API (moto server, or MinIO in a container) with one fresh bucket."""
+    with start_s3(tmp_path_factory.mktemp("moto_s3")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+    """A GCS JSON/XML API (fake-gcs-server) with one fresh bucket."""
+    with start_gcs(tmp_path_factory.mktemp("fake_gcs")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def azurite_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageEmulator]:
+    """An Azure Blob API (Azurite) with one fresh container; SAS is really enforced."""
+    with start_azure(tmp_path_factory.mktemp("azurite_blob")) as emulator:
+        yield emulator

@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+# opsml-server production image.
+#
+#   docker build -t opsml-server .
+#   docker run -p 3000:3000 -e OPSML_TRACKING_URI=postgresql://... -e OPSML_STORAGE_URI=gs://... opsml-server
+#
+# Two stages: `build` installs the server and its production extras into a virtualenv;
+# `runtime` copies only that virtualenv onto a clean slim base (no pip cache, no build
+# tools, no tests). Configuration and secrets come from the environment at run time
+# (see docs/CONTRACTS.md); nothing secret is baked in. tests/production/test_image.py runs
+# the install and start steps below (it parses them from this file) in a fresh virtualenv.
+
+FROM python:3.11-slim-bookworm AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/opsml-server
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN /opt/opsml-server/bin/pip install --no-cache-dir '.[server,postgres,gcs,s3,azure]'
+
+
+FROM python:3.11-slim-bookworm AS runtime
+
+LABEL org.opencontainers.image.title="opsml-server" \
+      org.opencontainers.image.description="OpsML 2.x registry server (FastAPI, gunicorn)" \
+      org.opencontainers.image.licenses="MIT"
+
+# A fixed non-root uid/gid (the chart's runAsUser 10001); group 0 may write the working
+# directory too, so the image also runs under an arbitrary uid (OpenShift style).
+RUN groupadd --system --gid 10001 opsml \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /srv/opsml \
+       --shell /usr/sbin/nologin opsml \
+    && mkdir -p /srv/opsml \
+    && chown 10001:0 /srv/opsml \
+    && chmod 0775 /srv/opsml
+
+COPY --from=build /opt/opsml-server /opt/opsml-server
+
+ENV PATH=/opt/opsml-server/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=3000 \
+    WEB_CONCURRENCY=2
+
+# The embedded SQLite default (./opsml_data) lands here when no OPSML_TRACKING_URI is set;
+# gunicorn's Prometheus directory goes to /tmp, the only other place the server writes.
+WORKDIR /srv/opsml
+USER 10001:10001
+EXPOSE 3000
+
+# No curl in slim: the interpreter we ship does the probe. /livez touches no dependency.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '3000') + '/livez', timeout=4)"]
+
+# Port from PORT, workers from WEB_CONCURRENCY, timeouts from GUNICORN_*: app/gunicorn_conf.py.
+CMD ["gunicorn", "-k", "uvicorn_worker.UvicornWorker", "--config=python:app.gunicorn_conf", "app.main:run_app(login=False)"]

@@ -1,0 +1,120 @@
+"""The one place where errors become HTTP responses.
+
+Domain errors (`app.errors`) map to their status codes; database errors are sorted into
+"unreachable" (503), "bad value" (400) and the rest (500); request validation becomes 422 with
+a short message. Logs carry exception class names only: driver messages can quote SQL,
+parameters or connection strings.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app import errors
+from app.storage.upload import UploadTooLargeError
+
+log = logging.getLogger("opsml_server")
+
+ERR_DATABASE_DOWN = "The database is unreachable right now; try again shortly"
+ERR_DATABASE = "The database refused the request"
+ERR_DATABASE_DATA = (
+    "The database cannot store a value of this request (e.g. a NUL character, invalid text "
+    "or a number out of range)"
+)
+ERR_TEXT_ENCODING = "Request text must be valid Unicode (no unpaired surrogates)"
+
+
+def _status_for(exc: errors.OpsmlServerError) -> int:
+    if isinstance(exc, UploadTooLargeError):
+        return 413
+    if isinstance(exc, errors.AuthError):
+        return 403 if exc.forbidden else 401
+    return {
+        errors.InvalidPathError: 400,
+        errors.InvalidRequestError: 400,
+        errors.NotFoundError: 404,
+        errors.ConflictError: 409,
+        errors.UnavailableError: 503,
+        errors.ConfigError: 500,
+    }.get(type(exc), 400 if isinstance(exc, errors.InvalidRequestError) else 500)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.OpsmlServerError)
+    return JSONResponse({"detail": exc.message}, status_code=_status_for(exc))
+
+
+# SQLSTATEs that mean "the server is going away or not up yet", not "your query is wrong":
+# class 08 (connection exception), admin/crash shutdown and "cannot connect now" (57P01-03).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    # pg8000 puts the server's error fields in args[0] as a dict; "C" is the SQLSTATE.
+    args = getattr(exc.orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    if isinstance(exc, OperationalError | PoolTimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    # pg8000 reports a refused or dropped connection as an InterfaceError.
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    code = _sqlstate(exc)
+    return code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES)
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    # Driver messages can quote SQL and parameters: only the class name is logged.
+    unreachable = _database_unreachable(exc)
+    log.warning(
+        "database error",
+        extra={"fields": {"error": type(exc).__name__, "unreachable": unreachable}},
+    )
+    if unreachable:
+        return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)
+    code = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
+    if code is not None and code.startswith("22"):
+        # SQLSTATE class 22 is "data exception": the value sent, not the server, is at fault.
+        return JSONResponse({"detail": ERR_DATABASE_DATA}, status_code=400)
+    return JSONResponse({"detail": ERR_DATABASE}, status_code=500)
+
+
+async def _encoding_error(_: Request, exc: Exception) -> JSONResponse:
+    # JSON may carry "\ud800"; such a string cannot be encoded for the database driver.
+    log.warning("unencodable request text", extra={"fields": {"error": type(exc).__name__}})
+    return JSONResponse({"detail": ERR_TEXT_ENCODING}, status_code=400)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+
+async def _connection_error(_: Request, exc: Exception) -> JSONResponse:
+    # Storage errors are wrapped in UnavailableError by the store, so a bare socket error
+    # here comes from the database driver (pg8000 can raise one while connecting).
+    log.warning("database connection error", extra={"fields": {"error": type(exc).__name__}})
+    return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.OpsmlServerError, _domain_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
+    app.add_exception_handler(ConnectionError, _connection_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(UnicodeEncodeError, _encoding_error)

@@ -1,0 +1,221 @@
+"""Faults under a live gunicorn: the database restarts, storage vanishes, a client hangs up.
+
+The database fault uses the suite's throwaway PostgreSQL cluster (never the machine's main
+one); the storage fault uses a moto S3 server on a port the test controls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.http_errors import ERR_DATABASE_DOWN
+from app.storage.store import ERR_STORAGE_DOWN
+from tests.compat.harness import free_port
+from tests.production.conftest import MAIN_BIN, Launch, migrate
+from tests.production.pgcluster import ThrowawayCluster
+from tests.production.traffic import files_under, send_half_and_close
+from tests.support.emulators import S3_KEY, S3_SECRET, _Process, _s3_bucket_maker, _s3_env
+
+STORAGE_DOWN_PREFIX = ERR_STORAGE_DOWN.split("(")[0]
+
+
+def _until(predicate, timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout_s}s (last: {last!r})")
+
+
+class Traffic:
+    """Registry reads and version requests in a loop, recording every status seen."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: list[tuple[float, int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            while not self._stop.is_set():
+                for method, path, body in (
+                    ("POST", "/opsml/cards/list", {"registry_type": "data", "name": "fault"}),
+                    (
+                        "POST",
+                        "/opsml/cards/version",
+                        {
+                            "name": "fault",
+                            "repository": "ops",
+                            "registry_type": "data",
+                            "version_type": "patch",
+                        },
+                    ),
+                ):
+                    response = http.request(method, path, json=body)
+                    self.seen.append((time.monotonic(), response.status_code, response.text))
+                time.sleep(0.05)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def test_database_restart_gives_503_then_recovers_without_a_server_restart(
+    launch: Launch, pg_cluster: ThrowawayCluster, pg_fault_url: str, tmp_path: Path
+) -> None:
+    migrate(MAIN_BIN, pg_fault_url)
+    server = launch(
+        {
+            "OPSML_TRACKING_URI": pg_fault_url,
+            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "WEB_CONCURRENCY": "2",
+        },
+        ready_path="/readyz",
+    )
+    workers = server.wait_workers(2)
+    http = httpx.Client(base_url=server.url, timeout=30)
+    with Traffic(server.url) as traffic:
+        _until(lambda: len(traffic.seen) > 10, 30, "traffic flowing")
+        pg_cluster.stop("fast")
+        stopped_at = time.monotonic()
+        red = server.wait_until("/readyz", 503, 30).json()
+        assert red["status"] == "unavailable"
+        assert red["checks"]["database"].startswith("unreachable")
+        assert red["checks"]["storage"] == "ok"
+        down = http.post("/opsml/cards/list", json={"registry_type": "data"})
+        assert (down.status_code, down.json()) == (503, {"detail": ERR_DATABASE_DOWN})
+        assert http.get("/livez").status_code == 200  # liveness never follows a dependency
+        _until(
+            lambda: sum(1 for t, s, _ in traffic.seen if t > stopped_at and s == 503) >= 4,
+            30,
+            "503s during the outage",
+        )
+        pg_cluster.start()
+        restarted_at = time.monotonic()
+        server.wait_until("/readyz", 200, 30)
+        _until(
+            lambda: [s for t, s, _ in traffic.seen if t > restarted_at][-6:] == [200] * 6,
+            30,
+            "traffic succeeding again",
+        )
+    statuses = Counter(status for _, status, _ in traffic.seen)
+    assert set(statuses) == {200, 503}, statuses  # never a 500, never a hang
+    for _, status, text in traffic.seen:
+        if status == 503:
+            assert ERR_DATABASE_DOWN in text
+    # Same workers throughout: recovery came from the pool, not from a restart.
+    assert server.worker_pids() == workers
+    assert http.post("/opsml/cards/list", json={"registry_type": "data"}).status_code == 200
+    http.close()
+
+
+def test_storage_outage_is_503_with_a_clear_message_and_readiness_follows(
+    launch: Launch, tmp_path: Path
+) -> None:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        **_s3_env(endpoint, S3_KEY, S3_SECRET),
+        "OPSML_STORAGE_URI": "s3://fault-bucket/root",
+        "OPSML_TRACKING_URI": f"sqlite:///{tmp_path / 'opsml.db'}",
+        "WEB_CONCURRENCY": "1",
+        # One attempt per SDK call keeps the test short; the statuses are the same.
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+    }
+    server = launch(env)  # storage is down from the start: the server still boots
+    http = httpx.Client(base_url=server.url, timeout=60)
+    path = "opsml-root:/OPSML_DATA_REGISTRY/ops/fault/v1.0.0/data.bin"
+
+    def assert_storage_down() -> None:
+        red = server.wait_until("/readyz", 503, 60).json()
+        assert red["checks"]["database"] == "ok"
+        assert red["checks"]["storage"].startswith(STORAGE_DOWN_PREFIX)
+        for response in (
+            http.get("/opsml/files/list", params={"path": path}),
+            http.get("/opsml/files/exists", params={"path": path}),
+            http.get("/opsml/files/download", params={"path": path}),
+            http.post(
+                "/opsml/files/upload",
+                headers={"write_path": path},
+                files={"file": ("data.bin", b"x" * 1024)},
+            ),
+        ):
+            assert response.status_code == 503, (response.request.url, response.text)
+            assert response.json()["detail"].startswith(STORAGE_DOWN_PREFIX)
+            assert endpoint not in response.text and S3_SECRET not in response.text
+        # The card registry does not depend on storage.
+        assert http.post("/opsml/cards/list", json={"registry_type": "data"}).status_code == 200
+
+    assert_storage_down()
+    moto = _Process(
+        "moto_server",
+        [str(MAIN_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        tmp_path / "moto.log",
+    )
+    moto.start(f"{endpoint}/moto-api/")
+    try:
+        _s3_bucket_maker(endpoint, S3_KEY, S3_SECRET)("fault-bucket")
+        server.wait_until("/readyz", 200, 60)
+        payload = os.urandom(256 * 1024)
+        uploaded = http.post(
+            "/opsml/files/upload",
+            headers={"write_path": path},
+            files={"file": ("data.bin", payload)},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        assert http.get("/opsml/files/download", params={"path": path}).content == payload
+    finally:
+        moto.stop()
+    assert_storage_down()
+    http.close()
+
+
+def test_upload_cut_off_by_the_client_leaves_nothing(launch: Launch, tmp_path: Path) -> None:
+    storage = tmp_path / "artifacts"
+    server = launch(
+        {
+            "OPSML_TRACKING_URI": f"sqlite:///{tmp_path / 'opsml.db'}",
+            "OPSML_STORAGE_URI": str(storage),
+            "WEB_CONCURRENCY": "2",
+        }
+    )
+    write_path = "opsml-root:/OPSML_MODEL_REGISTRY/ops/cut/v1.0.0/model.bin"
+    for _ in range(3):
+        send_half_and_close(server.port, write_path, os.urandom(6 * 1024 * 1024))
+    _until(
+        lambda: files_under(storage) == [] and server.log_text().count("files/upload") >= 3,
+        20,
+        "partial uploads cleaned up",
+    )
+    time.sleep(1.0)  # nothing reappears once the workers are done with the dead sockets
+    assert files_under(storage) == []
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        exists = http.get("/opsml/files/exists", params={"path": write_path})
+        assert exists.json() == {"exists": False}
+        listed = http.get("/opsml/files/list", params={"path": "opsml-root:/OPSML_MODEL_REGISTRY"})
+        assert listed.json() == {"files": []}
+        # The server is fine afterwards.
+        ok = http.post(
+            "/opsml/files/upload",
+            headers={"write_path": write_path},
+            files={"file": ("model.bin", b"whole")},
+        )
+        assert ok.status_code == 200
+    assert [p.name for p in files_under(storage)] == ["model.bin"]
+    assert "Traceback" not in server.log_text()
