@@ -21,6 +21,9 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "120"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # Our middleware writes one JSON line per request; gunicorn's access log would duplicate it.
 accesslog = None
+# gunicorn >= 25.1 opens a control socket under $HOME by default: servers sharing a HOME
+# collide on it, and a read-only root filesystem (our chart) cannot create it. Unused here.
+control_socket_disable = True
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Workers share the Prometheus multiprocess directory so /metrics sums all of them.

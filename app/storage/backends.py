@@ -40,6 +40,14 @@ from app.storage.credentials import (
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+# _NO_LISTINGS_CACHE: each gunicorn worker has its own filesystem object, so a listing cached
+# by one worker goes stale when another deletes or writes; a deleted card's directory would
+# still be listed. Every listing goes to the store instead (one LIST call per files/list).
+
+# Fail fast when S3 is unreachable (readiness and requests answer 503 in seconds, not after
+# botocore's default retries and 60 s connect timeout).
+_S3_TIMEOUTS: Final = {"connect_timeout": 5, "retries": {"max_attempts": 3, "mode": "standard"}}
+
 MiB: Final = 1024 * 1024
 BLOCK_SIZE: Final = 8 * MiB
 
@@ -185,6 +193,7 @@ def _open_gcs(root: str, env: Mapping[str, str]) -> StorageLocation:
         block_size=BLOCK_SIZE,
         # A fresh instance: fsspec's cache would hand back one built with other credentials.
         skip_instance_cache=True,
+        use_listings_cache=False,  # see _NO_LISTINGS_CACHE
         **creds.fs_kwargs,
     )
     return StorageLocation(fs=fs, root=root, scheme=SCHEME_GCS, credentials=creds)
@@ -203,8 +212,9 @@ def _open_s3(root: str, env: Mapping[str, str]) -> StorageLocation:
         # Multipart parts of 8 MiB instead of s3fs's 50 MiB default (see module docstring).
         default_block_size=BLOCK_SIZE,
         # botocore would pre-sign with legacy SigV2, which newer regions refuse.
-        config_kwargs={"signature_version": "s3v4"},
+        config_kwargs={"signature_version": "s3v4", **_S3_TIMEOUTS},
         skip_instance_cache=True,
+        use_listings_cache=False,  # see _NO_LISTINGS_CACHE
         **creds.fs_kwargs,
     )
     return StorageLocation(fs=fs, root=root, scheme=SCHEME_S3, credentials=creds)
@@ -223,6 +233,7 @@ def _open_azure(root: str, env: Mapping[str, str], account: str | None) -> Stora
         # Staged blocks of 8 MiB; adlfs commits the block list on close.
         blocksize=BLOCK_SIZE,
         skip_instance_cache=True,
+        use_listings_cache=False,  # see _NO_LISTINGS_CACHE
         **creds.fs_kwargs,
     )
     return StorageLocation(fs=fs, root=root, scheme=SCHEME_AZURE, credentials=creds)

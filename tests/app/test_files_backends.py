@@ -120,3 +120,32 @@ def test_presigned_urls_read_and_write_with_a_plain_client(backend_client: TestC
 def test_presign_refuses_paths_outside_the_root(backend_client: TestClient) -> None:
     response = backend_client.get("/opsml/files/presign", params={"path": "opsml-root:/../x"})
     assert response.status_code == 400
+
+
+def test_a_delete_by_one_worker_is_seen_by_another(
+    storage_backend: StorageEmulator, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two app instances stand for two gunicorn workers, each with its own filesystem object.
+    for key, value in storage_backend.env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(
+        OPSML_TRACKING_URI=postgres_url, OPSML_STORAGE_URI=storage_backend.storage_uri
+    )
+    with (
+        TestClient(create_app(settings, login=False)) as first,
+        TestClient(create_app(settings, login=False)) as second,
+    ):
+        first.post(
+            "/opsml/files/upload",
+            headers={"write_path": f"{ROOT}/card.json"},
+            files={"file": ("card.json", b"{}")},
+        )
+        assert second.get("/opsml/files/list", params={"path": ROOT}).json()["files"] == [
+            f"{ROOT}/card.json"
+        ]
+        second.get("/opsml/files/list", params={"path": "opsml-root:/OPSML_MODEL_REGISTRY"})
+        first.get("/opsml/files/delete", params={"path": ROOT})
+        assert second.get("/opsml/files/list", params={"path": ROOT}).json() == {"files": []}
+        assert second.get("/opsml/files/exists", params={"path": f"{ROOT}/card.json"}).json() == {
+            "exists": False
+        }
