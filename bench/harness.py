@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,13 +15,9 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.processes import free_port, stop_group
+
 VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _status(url: str) -> int:
@@ -129,12 +123,5 @@ def server(
             raise RuntimeError("server did not become ready in 60 s")
         yield RunningServer(url=url, pid=proc.pid, start_to_live_s=live, start_to_ready_s=ready)
     finally:
-        with_group = os.getpgid(proc.pid) if proc.poll() is None else None
-        if with_group:
-            os.killpg(with_group, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, term_wait_s=30.0)
         log.close()

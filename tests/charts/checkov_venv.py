@@ -11,7 +11,6 @@ build that dies half-way leaves no ``.complete`` marker and is redone by the nex
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -19,10 +18,10 @@ import shutil
 import subprocess
 import sys
 import venv
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.support.locks import file_lock
 
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "charts" / "requirements-checkov.txt"
 _MARKER = ".complete"
@@ -39,22 +38,11 @@ def venv_path() -> Path:
     return cache_root() / f"checkov-venv-{py}-{digest}"
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_checkov() -> Path:
     """Return the checkov executable, building its venv first if needed."""
     path = venv_path()
     exe = path / "bin" / "checkov"
-    with _locked(path):
+    with file_lock(path.with_suffix(".lock")):
         if (path / _MARKER).exists() and exe.exists():
             return exe
         shutil.rmtree(path, ignore_errors=True)

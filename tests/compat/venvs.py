@@ -20,7 +20,6 @@ how long each build took.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -28,11 +27,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.locks import file_lock
 
 OPSML_VERSION = "2.2.4"
 _HERE = Path(__file__).resolve().parent
@@ -98,25 +97,6 @@ def _key(spec: VenvSpec, python: str) -> str:
     return f"{spec.name}-opsml{OPSML_VERSION}-py{version}-{digest}"
 
 
-@contextmanager
-def _locked(lock_path: Path, timeout_s: float) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"waited {timeout_s:.0f}s for {lock_path}") from None
-                time.sleep(1.0)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class VenvBuildError(RuntimeError):
     pass
 
@@ -145,7 +125,7 @@ def build(spec: VenvSpec, root: Path, *, timeout_s: float = 1800.0) -> Venv:
     venv = Venv(spec.name, path)
     if (path / _MARKER).exists():
         return venv
-    with _locked(root / f"{path.name}.lock", timeout_s):
+    with file_lock(root / f"{path.name}.lock", timeout_s):
         if (path / _MARKER).exists():  # another process built it while we waited
             return venv
         shutil.rmtree(path, ignore_errors=True)

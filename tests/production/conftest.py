@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.compat.harness import free_port
 from tests.production.pgcluster import ThrowawayCluster, new_cluster
 from tests.production.server import Gunicorn
+from tests.support.processes import free_port
 
 MAIN_BIN = Path(sys.executable).parent
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.compat.harness import clean_environ, free_port
+from tests.compat.harness import clean_environ
 from tests.production.dockerfile import image_steps
+from tests.support.processes import free_port, stop_group
 
 START_TIMEOUT_S = 60.0
 
@@ -129,15 +130,5 @@ class Gunicorn:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        if proc is not None:
+            stop_group(proc)

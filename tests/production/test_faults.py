@@ -17,11 +17,11 @@ import httpx
 
 from app.http_errors import ERR_DATABASE_DOWN
 from app.storage.store import ERR_STORAGE_DOWN
-from tests.compat.harness import free_port
 from tests.production.conftest import MAIN_BIN, Launch, migrate
 from tests.production.pgcluster import ThrowawayCluster
 from tests.production.traffic import files_under, send_half_and_close
-from tests.support.emulators import S3_KEY, S3_SECRET, _Process, _s3_bucket_maker, _s3_env
+from tests.support.emulators import S3_KEY, S3_SECRET, ManagedProcess, s3_bucket_maker, s3_env
+from tests.support.processes import free_port
 
 STORAGE_DOWN_PREFIX = ERR_STORAGE_DOWN.split("(")[0]
 
@@ -130,7 +130,7 @@ def test_storage_outage_is_503_with_a_clear_message_and_readiness_follows(
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = {
-        **_s3_env(endpoint, S3_KEY, S3_SECRET),
+        **s3_env(endpoint, S3_KEY, S3_SECRET),
         "OPSML_STORAGE_URI": "s3://fault-bucket/root",
         "OPSML_TRACKING_URI": f"sqlite:///{tmp_path / 'opsml.db'}",
         "WEB_CONCURRENCY": "1",
@@ -163,14 +163,14 @@ def test_storage_outage_is_503_with_a_clear_message_and_readiness_follows(
         assert http.post("/opsml/cards/list", json={"registry_type": "data"}).status_code == 200
 
     assert_storage_down()
-    moto = _Process(
+    moto = ManagedProcess(
         "moto_server",
         [str(MAIN_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         tmp_path / "moto.log",
     )
     moto.start(f"{endpoint}/moto-api/")
     try:
-        _s3_bucket_maker(endpoint, S3_KEY, S3_SECRET)("fault-bucket")
+        s3_bucket_maker(endpoint, S3_KEY, S3_SECRET)("fault-bucket")
         server.wait_until("/readyz", 200, 60)
         payload = os.urandom(256 * 1024)
         uploaded = http.post(

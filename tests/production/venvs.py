@@ -16,7 +16,6 @@ redone.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -24,11 +23,10 @@ import subprocess
 import sys
 import tempfile
 import venv
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from tests.production.dockerfile import REPO_ROOT, ImageSteps
+from tests.support.locks import file_lock
 
 _MARKER = ".complete"
 _BUILD_TIMEOUT_S = 900
@@ -77,17 +75,6 @@ def _digest(steps: ImageSteps, files: list[tuple[Path, str]]) -> str:
     return h.hexdigest()[:16]
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_image_venv(steps: ImageSteps) -> Path:
     """The venv directory (its bin/ holds gunicorn and python) with the current tree installed.
 
@@ -98,7 +85,7 @@ def ensure_image_venv(steps: ImageSteps) -> Path:
     files = _context_files(steps)
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
     path = cache_root() / f"image-venv-{py}-{_digest(steps, files)}"
-    with _locked(path):
+    with file_lock(path.with_suffix(".lock")):
         if not (path / _MARKER).exists():
             shutil.rmtree(path, ignore_errors=True)
             venv.EnvBuilder(with_pip=True, clear=True).create(path)

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from tests.support import emulators
-from tests.support.emulators import EmulatorError, StorageEmulator, _Process, use_containers
+from tests.support.emulators import EmulatorError, ManagedProcess, StorageEmulator, use_containers
 
 
 def test_processes_are_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +39,7 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
         f"http.server.HTTPServer(('127.0.0.1', {(port := emulators.free_port())}),"
         " http.server.SimpleHTTPRequestHandler).serve_forever()\n"
     )
-    process = _Process("group-test", [sys.executable, "-c", script], tmp_path / "log")
+    process = ManagedProcess("group-test", [sys.executable, "-c", script], tmp_path / "log")
     process.start(f"http://127.0.0.1:{port}/")
     assert process._proc is not None
     parent = psutil.Process(process._proc.pid)
@@ -55,7 +55,7 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
 
 def test_a_process_that_dies_at_start_is_an_error_with_its_log(tmp_path: Path) -> None:
     script = "import sys; print('boom: bad flag'); sys.exit(3)"
-    process = _Process("dies", [sys.executable, "-c", script], tmp_path / "log")
+    process = ManagedProcess("dies", [sys.executable, "-c", script], tmp_path / "log")
     with pytest.raises(EmulatorError, match="boom: bad flag"):
         process.start(f"http://127.0.0.1:{emulators.free_port()}/")
 

@@ -26,8 +26,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +38,8 @@ from typing import Any, Final
 
 import httpx
 import pytest
+
+from tests.support.processes import free_port, stop_group
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 AZURITE_MAIN: Final = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
@@ -108,17 +108,10 @@ def _cloud_uri(name: str) -> Callable[[str, str], str]:
     return lambda bucket, prefix: f"{scheme}://{bucket}/{prefix}"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # ------------------------------------------------------------------------- process management
 
 
-class _Process:
+class ManagedProcess:
     """A child in its own session (process group), stopped with the whole group."""
 
     def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
@@ -153,20 +146,9 @@ class _Process:
             return ""
 
     def stop(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        self._proc = None
-        for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            stop_group(proc, term_wait_s=10.0, kill_wait_s=5.0)
 
 
 def _wait_http(url: str, alive: Callable[[], bool], name: str, log_tail: Callable[[], str]) -> None:
@@ -208,7 +190,7 @@ def use_containers() -> bool:
 
 
 class _Container:
-    """A testcontainers DockerContainer behind the same start/stop shape as `_Process`."""
+    """A testcontainers DockerContainer behind the same start/stop shape as `ManagedProcess`."""
 
     def __init__(self, container: Any, name: str) -> None:
         self._container = container
@@ -241,7 +223,7 @@ def _docker_container(image: str) -> Any:
 # --------------------------------------------------------------------------------- bucket makers
 
 
-def _s3_bucket_maker(endpoint: str, key: str, secret: str) -> Callable[[str], None]:
+def s3_bucket_maker(endpoint: str, key: str, secret: str) -> Callable[[str], None]:
     def create(bucket: str) -> None:
         import botocore.session
 
@@ -298,7 +280,7 @@ def _emulator(
 # -------------------------------------------------------------------------------------- S3
 
 
-def _s3_env(endpoint: str, key: str, secret: str) -> dict[str, str]:
+def s3_env(endpoint: str, key: str, secret: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": key,
@@ -330,9 +312,9 @@ def start_s3(log_dir: Path) -> Iterator[StorageEmulator]:
         try:
             host, port = container.host_port(9000)
             endpoint = f"http://{host}:{port}"
-            env = _s3_env(endpoint, MINIO_USER, MINIO_PASSWORD)
+            env = s3_env(endpoint, MINIO_USER, MINIO_PASSWORD)
             yield _emulator(
-                "s3", endpoint, env, _s3_bucket_maker(endpoint, MINIO_USER, MINIO_PASSWORD)
+                "s3", endpoint, env, s3_bucket_maker(endpoint, MINIO_USER, MINIO_PASSWORD)
             )
         finally:
             container.stop()
@@ -342,15 +324,15 @@ def start_s3(log_dir: Path) -> Iterator[StorageEmulator]:
     endpoint = f"http://127.0.0.1:{port}"
     moto_bin = Path(sys.executable).with_name("moto_server")
     argv = [str(moto_bin)] if moto_bin.exists() else [sys.executable, "-m", "moto.server"]
-    process = _Process(
+    process = ManagedProcess(
         "moto_server",
         [*argv, "-H", "127.0.0.1", "-p", str(port)],
         log_dir / "moto.log",
     )
     process.start(f"{endpoint}/moto-api/")
     try:
-        env = _s3_env(endpoint, S3_KEY, S3_SECRET)
-        yield _emulator("s3", endpoint, env, _s3_bucket_maker(endpoint, S3_KEY, S3_SECRET))
+        env = s3_env(endpoint, S3_KEY, S3_SECRET)
+        yield _emulator("s3", endpoint, env, s3_bucket_maker(endpoint, S3_KEY, S3_SECRET))
     finally:
         process.stop()
 
@@ -434,7 +416,7 @@ def start_gcs(log_dir: Path) -> Iterator[StorageEmulator]:
 
     endpoint = f"http://127.0.0.1:{port}"
     argv = [str(fake_gcs_binary()), *_fake_gcs_args("127.0.0.1", port, f"127.0.0.1:{port}")]
-    process = _Process("fake-gcs-server", argv, log_dir / "gcs.log")
+    process = ManagedProcess("fake-gcs-server", argv, log_dir / "gcs.log")
     process.start(f"{endpoint}/storage/v1/b")
     try:
         yield _emulator("gcs", endpoint, _gcs_env(endpoint), _gcs_bucket_maker(endpoint))
@@ -524,7 +506,7 @@ def start_azure(log_dir: Path) -> Iterator[StorageEmulator]:
         node, str(AZURITE_MAIN), "--blobHost", "127.0.0.1", "--blobPort", str(port),
         "--inMemoryPersistence", "--silent", *flags,
     ]  # fmt: skip
-    process = _Process("azurite", argv, log_dir / "azurite.log")
+    process = ManagedProcess("azurite", argv, log_dir / "azurite.log")
     process.start(f"{endpoint}/{AZURITE_ACCOUNT}?comp=list")
     try:
         env = _azure_env(endpoint)
