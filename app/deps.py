@@ -28,6 +28,11 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
     return sessions
 
 
+def get_read_sessions(request: Request) -> sessionmaker[Session]:
+    reads: sessionmaker[Session] = request.app.state.reads
+    return reads
+
+
 def get_card_service(request: Request) -> CardService:
     cards: CardService = request.app.state.cards
     return cards
@@ -41,5 +46,6 @@ def get_store(request: Request) -> ArtifactStore:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+ReadSessionsDep = Annotated[sessionmaker[Session], Depends(get_read_sessions)]
 CardsDep = Annotated[CardService, Depends(get_card_service)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import errors
 from app.auth import BasicAuthMiddleware, check_auth_settings
-from app.db.engine import build_engine, session_factory
+from app.db.engine import build_engine, read_session_factory, session_factory
 from app.db.migrate import run_migrations
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
@@ -35,7 +35,8 @@ def _lifespan(
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = sessions
-        app.state.cards = CardService(sessions, settings.app_env.value)
+        app.state.reads = read_session_factory(engine)
+        app.state.cards = CardService(sessions, settings.app_env.value, app.state.reads)
         app.state.store = store
         try:
             yield

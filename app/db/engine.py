@@ -27,9 +27,9 @@ def build_engine(settings: Settings) -> Engine:
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        # A restarted database leaves dead connections in the pool; ping before use so the
-        # first request after a restart succeeds instead of failing.
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every request. After a database restart the
+        # first request on a dead connection fails with a 503, and SQLAlchemy then drops the
+        # whole pool, so the next ones reconnect.
         pool_recycle=1800,
         connect_args={"timeout": _CONNECT_TIMEOUT_S},
     )
@@ -60,6 +60,15 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads only. On Postgres they run in autocommit: each SELECT is its own
+    snapshot, without the BEGIN and ROLLBACK round trips a transaction costs (a card listing
+    goes from four round trips to one). SQLite reads are local and keep the default."""
+    if engine.dialect.name != "postgresql":
+        return session_factory(engine)
+    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import SessionsDep
+from app.deps import ReadSessionsDep, SessionsDep
 from app.schemas import GetMetricsRequest, MetricsResponse, PutMetricsRequest, SuccessResponse
 from app.services import metrics
 
@@ -20,14 +20,14 @@ def put_metrics(payload: PutMetricsRequest, sessions: SessionsDep) -> SuccessRes
 
 
 @router.post("/metrics")
-def post_metrics(payload: GetMetricsRequest, sessions: SessionsDep) -> MetricsResponse:
+def post_metrics(payload: GetMetricsRequest, sessions: ReadSessionsDep) -> MetricsResponse:
     found = metrics.get_metrics(sessions, payload.run_uid, payload.name, payload.names_only)
     return MetricsResponse(metric=found)
 
 
 @router.get("/metrics")
 def get_metrics(
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     run_uid: Annotated[str, Query(max_length=256)],
     name: Annotated[list[str] | None, Query(max_length=1000)] = None,
     names_only: bool = False,

@@ -80,22 +80,30 @@ def _max_date_us(max_date: str) -> int:
 class CardService:
     """Registry operations over one database; safe to share between requests."""
 
-    def __init__(self, sessions: sessionmaker[Session], app_env: str) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        app_env: str,
+        reads: sessionmaker[Session] | None = None,
+    ) -> None:
         self._sessions = sessions
+        # Reads need no transaction: on Postgres an autocommit session saves the BEGIN and
+        # ROLLBACK round trips around every list (see app.db.engine.read_session_factory).
+        self._reads = reads or sessions
         self._app_env = app_env
 
     # -- reads ---------------------------------------------------------------------------
     def uid_exists(self, registry: str, uid: str) -> bool:
         table = REGISTRY_TABLES[registry]
         column = _c(table, "uid")
-        with self._sessions() as session:
+        with self._reads() as session:
             return session.scalar(select(func.count()).where(column == uid)) != 0
 
     def repositories(self, registry: str) -> list[str]:
         table = REGISTRY_TABLES[registry]
         column = _c(table, "repository")
         query = select(column).where(column.is_not(None)).distinct().order_by(column.asc())
-        with self._sessions() as session:
+        with self._reads() as session:
             return list(session.scalars(query))
 
     def names(self, registry: str, repository: str | None) -> list[str]:
@@ -104,12 +112,12 @@ class CardService:
         if repository:
             query = query.where(_c(table, "repository") == records.clean_name(repository))
         query = query.distinct().order_by(_c(table, "name").asc())
-        with self._sessions() as session:
+        with self._reads() as session:
             return list(session.scalars(query))
 
     def list_cards(self, registry: str, query: CardQuery) -> list[dict[str, Any]]:
         table = REGISTRY_TABLES[registry]
-        with self._sessions() as session:
+        with self._reads() as session:
             if query.uid:
                 row = session.scalars(select(table).where(_c(table, "uid") == query.uid)).first()
                 return [records.to_dict(row)] if row is not None else []
@@ -186,24 +194,30 @@ class CardService:
                 stmt = stmt.limit(limit)
             return [r for r in session.scalars(stmt) if _prefix_ok(r, prefix)]
         # Semver order is computed here, not in SQL: it is the same on every database and
-        # right for pre-releases. Only (uid, version) of the matches is read to sort.
+        # right for pre-releases.
+        if query.name:
+            # One card's versions: few rows, read whole in one round trip.
+            rows = list(session.scalars(select(table).where(*conditions)))
+            ordered_rows = _by_semver([r for r in rows if _prefix_ok(r, prefix)])
+            return (
+                ordered_rows[:limit]
+                if limit is not None and not query.ignore_release_candidates
+                else ordered_rows
+            )
+        # Possibly many cards: sort their (uid, version) pairs, then read only the page.
         keys = session.execute(
             select(_c(table, "uid"), _c(table, "version")).where(*conditions)
         ).all()
-        by_version: dict[str, list[str]] = {}
-        for uid, version in keys:
-            if prefix is None or semver.matches_prefix(version, prefix):
-                by_version.setdefault(version, []).append(uid)
-        ordered = [uid for v in semver.sort_descending(list(by_version)) for uid in by_version[v]]
+        ordered = [uid for uid, _ in _by_semver([k for k in keys if _prefix_ok(k, prefix)])]
         if limit is not None and not query.ignore_release_candidates:
             ordered = ordered[:limit]
         if not ordered:
             return []
-        rows = {
+        rows_by_uid = {
             _c(r, "uid"): r
             for r in session.scalars(select(table).where(_c(table, "uid").in_(ordered)))
         }
-        return [rows[uid] for uid in ordered if uid in rows]
+        return [rows_by_uid[uid] for uid in ordered if uid in rows_by_uid]
 
     # -- versions ------------------------------------------------------------------------
     def next_version(
@@ -395,3 +409,11 @@ def _is_prerelease(version: Any) -> bool:
 
 def _prefix_ok(row: Any, prefix: str | None) -> bool:
     return prefix is None or semver.matches_prefix(row.version, prefix)
+
+
+def _by_semver(items: list[Any]) -> list[Any]:
+    """Items with a `.version`, highest version first (ties keep their order)."""
+    by_version: dict[str, list[Any]] = {}
+    for item in items:
+        by_version.setdefault(item.version, []).append(item)
+    return [item for v in semver.sort_descending(list(by_version)) for item in by_version[v]]
