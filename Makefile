@@ -17,11 +17,20 @@ TEST_REQUIREMENTS := $(wildcard charts/requirements-test.txt infra/requirements-
 help: ## List every target with its purpose
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml $(TEST_REQUIREMENTS)
+$(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[$(EXTRAS)]' $(foreach f,$(TEST_REQUIREMENTS),-r $(f))
 	touch $@
+
+# What `make run` needs: the server alone (SQLite + local storage need no extra).
+$(VENV)/.installed-app: pyproject.toml $(VENV)/.created
+	$(PIP) install --quiet -e .
+	touch $@
+
+# Everything: every extra and the test tools.
+$(VENV)/.installed: pyproject.toml $(TEST_REQUIREMENTS) $(VENV)/.created
+	$(PIP) install --quiet -e '.[$(EXTRAS)]' $(foreach f,$(TEST_REQUIREMENTS),-r $(f))
+	touch $@ $(VENV)/.installed-app
 
 node_modules/.installed: package.json $(wildcard package-lock.json)
 	npm ci --no-audit --no-fund --loglevel=error
@@ -31,7 +40,7 @@ node_modules/.installed: package.json $(wildcard package-lock.json)
 install: $(VENV)/.installed node_modules/.installed ## Create .venv with the server, its extras and the test tools (and Azurite from npm)
 
 .PHONY: run
-run: $(VENV)/.installed ## Run the server on the embedded default (SQLite + ./opsml_data) at http://$(HOST):$(PORT)
+run: $(VENV)/.installed-app ## Run the server on the embedded default (SQLite + ./opsml_data) at http://127.0.0.1:8888
 	OPSML_TRACKING_URI=$${OPSML_TRACKING_URI:-sqlite:///opsml_data/opsml.db} \
 	OPSML_STORAGE_URI=$${OPSML_STORAGE_URI:-./opsml_data/artifacts} \
 	$(VENV)/bin/opsml-uvicorn-server --host $(HOST) --port $(PORT)
