@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "filterwarnings",
         r"ignore:.+ has been deprecated in favor of :DeprecationWarning:pulumi_(aws|gcp)\.",
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def current_event_loop() -> Iterator[None]:
+    """Pulumi's runtime asks for the thread's current event loop. A test elsewhere that used
+    `asyncio.run()` leaves none set (it ends with `set_event_loop(None)`), so give each module
+    here a fresh loop (module scope: the stacks are module fixtures) and close it after."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
