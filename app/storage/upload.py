@@ -22,7 +22,7 @@ from app.storage.store import ArtifactWriter
 
 # Bytes gathered before one write to storage: large enough for full-speed disk and object
 # store writes, small enough that memory stays flat whatever the artifact size.
-FLUSH_SIZE = 4 * 1024 * 1024
+FLUSH_SIZE = 2 * 1024 * 1024
 # Slices waiting for storage while the next one is received: bounds memory at ~3 slices.
 _QUEUE_DEPTH = 2
 FILE_FIELD = "file"

@@ -43,7 +43,7 @@ def _objects(emulator: StorageEmulator) -> list[str]:
 def test_round_trip_list_and_delete(
     backend_client: TestClient, storage_backend: StorageEmulator
 ) -> None:
-    payload = os.urandom(9 * 1024 * 1024 + 3)  # several 4 MiB slices and 8 MiB blocks
+    payload = os.urandom(9 * 1024 * 1024 + 3)  # several 2 MiB slices and 8 MiB blocks
     response = backend_client.post(
         "/opsml/files/upload",
         headers={"write_path": f"{ROOT}/model.bin"},
