@@ -111,7 +111,19 @@ async def _connection_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)
 
 
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """pg8000's own connection errors: SQLAlchemy wraps those of statements, but not all of
+    those raised while a connection is being returned to the pool."""
+    try:
+        from pg8000.exceptions import InterfaceError as DriverInterfaceError
+    except ImportError:
+        return ()
+    return (DriverInterfaceError,)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    for driver_error in _driver_errors():
+        app.add_exception_handler(driver_error, _connection_error)
     app.add_exception_handler(errors.OpsmlServerError, _domain_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeoutError, _database_error)

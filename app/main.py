@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import errors
 from app.auth import BasicAuthMiddleware, check_auth_settings
-from app.db.engine import build_engine, read_session_factory, session_factory
+from app.db.engine import build_engine, build_read_engine, session_factory
 from app.db.migrate import run_migrations
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
@@ -35,12 +35,14 @@ def _lifespan(
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = sessions
-        app.state.reads = read_session_factory(engine)
+        read_engine = build_read_engine(settings, engine)
+        app.state.reads = session_factory(read_engine)
         app.state.cards = CardService(sessions, settings.app_env.value, app.state.reads)
         app.state.store = store
         try:
             yield
         finally:
+            read_engine.dispose()
             engine.dispose()
 
     return lifespan
