@@ -37,7 +37,7 @@ def _lifespan(
         app.state.sessions = sessions
         read_engine = build_read_engine(settings, engine)
         app.state.reads = session_factory(read_engine)
-        app.state.cards = CardService(sessions, settings.app_env.value, app.state.reads)
+        app.state.cards = CardService(sessions, read_engine, settings.app_env.value)
         app.state.store = store
         try:
             yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, inspect
@@ -28,6 +29,13 @@ def field_names(table: type[Base]) -> list[str]:
 def to_dict(row: Base) -> dict[str, Any]:
     """All columns under their attribute names, as the reference's `cards/list` returns them."""
     return {key: getattr(row, key) for key in _columns(row.__class__)}
+
+
+@cache
+def record_columns(table: type[Base]) -> tuple[Any, ...]:
+    """The table's columns labelled with their attribute names, for Core selects whose rows
+    are the records `cards/list` returns (`row._asdict()`), without ORM objects."""
+    return tuple(prop.columns[0].label(key) for key, prop in _columns(table).items())
 
 
 def validate_record(table: type[Base], record: dict[str, Any], registry: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -62,10 +62,7 @@ class SemVer:
 
     @classmethod
     def try_parse(cls, text: str | None) -> SemVer | None:
-        try:
-            return cls.parse(text or "")
-        except VersionFormatError:
-            return None
+        return _parse_or_none(text or "")
 
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"
@@ -112,6 +109,15 @@ class SemVer:
             return replace(self, build=_bump_tag(self.build, build_tag))
         bumped = self.bump(VersionType.PRE, pre_tag, build_tag)
         return bumped.bump(VersionType.BUILD, pre_tag, build_tag)
+
+
+@lru_cache(maxsize=65_536)
+def _parse_or_none(text: str) -> SemVer | None:
+    # Listing parses the same versions on every request; SemVer is immutable, so cache it.
+    try:
+        return SemVer.parse(text)
+    except VersionFormatError:
+        return None
 
 
 def _bump_tag(current: str | None, tag: str) -> str:
