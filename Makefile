@@ -7,6 +7,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8888
 PYTEST_ARGS ?=
+BENCH ?=
 EXTRAS ?= dev,postgres,server,gcs,s3,azure
 # Test tools of the chart, infra and production suites, installed into the same venv.
 TEST_REQUIREMENTS := $(wildcard charts/requirements-test.txt infra/requirements-test.txt tests/production/requirements.txt)
@@ -65,7 +66,8 @@ lint: $(VENV)/.installed ## ruff and strict mypy
 
 .PHONY: bench
 bench: install ## Benchmarks: 1 GiB transfer, memory, start-up, per-backend throughput, registry load
-	$(PY) -m bench
+	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk curl)
+	$(PY) -m bench $(BENCH)
 
 .PHONY: check
 check: lint test ## What CI runs

@@ -77,7 +77,7 @@ def report_load() -> list[dict[str, object]]:
     results = load.run()
     print(
         f"Registry load on Postgres, {load.NAMES * load.VERSIONS:,} DataCards, "
-        f"{load.WORKERS} gunicorn workers, {load.CLIENTS} client processes"
+        f"{load.WORKERS} gunicorn workers, wrk with {load.CONNECTIONS} connections"
     )
     for result in results:
         print(f"  [{result.server}]")
