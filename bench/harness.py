@@ -125,3 +125,30 @@ def server(
     finally:
         stop_group(proc, term_wait_s=30.0)
         log.close()
+
+
+def curl_upload(base_url: str, source: Path, write_path: str) -> list[str]:
+    """The command that uploads `source` as the client does (multipart part `file`)."""
+    return [
+        "curl",
+        "-sS",
+        "--fail",
+        "-o",
+        "/dev/null",
+        "-F",
+        f"file=@{source}",
+        "-H",
+        f"write_path: {write_path}",
+        f"{base_url}/opsml/files/upload",
+    ]
+
+
+def curl_download(base_url: str, path: str, target: Path | str = "/dev/null") -> list[str]:
+    return [
+        "curl",
+        "-sS",
+        "--fail",
+        "-o",
+        str(target),
+        f"{base_url}/opsml/files/download?path={path}",
+    ]

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import RssSampler, server, tree_rss
+from bench.harness import RssSampler, curl_download, curl_upload, server, tree_rss
 
 GIB = 1024**3
 WRITE_PATH = "opsml-root:/OPSML_MODEL_REGISTRY/bench/artifact/v1.0.0/blob.bin"
@@ -67,32 +67,13 @@ def run(size: int = GIB, runs: int = 3, base: Path | None = None) -> TransferRes
         with server(env, log_path=work / "server.log") as srv:
             time.sleep(1.0)  # let import-time garbage settle before calling it idle
             idle = tree_rss(srv.pid)
-            upload_argv = [
-                "curl",
-                "-sS",
-                "--fail",
-                "-o",
-                "/dev/null",
-                "-F",
-                f"file=@{source}",
-                "-H",
-                f"write_path: {WRITE_PATH}",
-                f"{srv.url}/opsml/files/upload",
-            ]
+            # `{n}`: every run writes a new artifact and a new local file (see best_of).
             with RssSampler(srv.pid) as up:
-                upload_s = best_of(runs, upload_argv)
-            target = work / "download.bin"
-            download_argv = [
-                "curl",
-                "-sS",
-                "--fail",
-                "-o",
-                str(target),
-                f"{srv.url}/opsml/files/download?path={WRITE_PATH}",
-            ]
+                upload_s = best_of(runs, curl_upload(srv.url, source, f"{WRITE_PATH}{{n}}"))
+            downloaded = work / "download-{n}.bin"
             with RssSampler(srv.pid) as down:
-                download_s = best_of(runs, download_argv)
-            if target.stat().st_size != size:
+                download_s = best_of(runs, curl_download(srv.url, f"{WRITE_PATH}0", downloaded))
+            if (work / "download-0.bin").stat().st_size != size:
                 raise RuntimeError("download size mismatch")
         return TransferResult(
             copy_mb_s=_mb_s(size, copy_s),
