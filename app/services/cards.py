@@ -30,6 +30,7 @@ ERR_DUPLICATE_VERSION = (
 ERR_DUPLICATE_PROJECT = "A project with project_id {project_id} already exists"
 ERR_NO_CARD = "No {registry} card with uid {uid}"
 ERR_UNKNOWN_TERM = "Unknown query term '{term}' for {registry} cards; known: {known}"
+ERR_CARD_VERSION = "Card version '{version}' is not a semantic version (e.g. 1.2.0)"
 ERR_TERM_VALUE = "Query term '{term}' must be a string, number, boolean or null"
 ERR_MAX_DATE = "max_date must be a date as YYYY-MM-DD"
 ERR_VERSION_BUSY = "Could not reserve a version after several attempts; try again"
@@ -296,6 +297,8 @@ class CardService:
             records.require(record, "project_id", "name", "repository", "version")
         else:
             records.require(record, "uid", "name", "repository", "version")
+            if semver.SemVer.try_parse(record["version"]) is None:
+                raise InvalidRequestError(ERR_CARD_VERSION.format(version=record["version"]))
             record.setdefault("date", date.today().isoformat())
             record.setdefault("app_env", self._app_env)
             if record.get("timestamp") is None:

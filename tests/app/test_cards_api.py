@@ -180,3 +180,10 @@ def test_bad_max_date_is_a_400(client: TestClient) -> None:
     response = client.post("/opsml/cards/list", json={"registry_type": "data", "max_date": "May 1"})
     assert response.status_code == 400
     assert "YYYY-MM-DD" in response.json()["detail"]
+
+
+def test_a_version_that_is_not_semver_is_a_400(client: TestClient, unique: str) -> None:
+    record = card_record("x", f"repo-{unique}", "banana")
+    response = client.post("/opsml/cards/create", json={"card": record, "registry_type": "data"})
+    assert response.status_code == 400
+    assert "'banana' is not a semantic version" in response.json()["detail"]
