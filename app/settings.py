@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -135,11 +134,6 @@ def load_settings() -> Settings:
         raise ConfigError(f"{variable}: {error['msg']}") from None
     settings.database_url  # noqa: B018 - validate the URI now, not on first request
     return settings
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
 
 
 def environment() -> dict[str, str]:
