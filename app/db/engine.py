@@ -25,6 +25,7 @@ def build_engine(settings: Settings) -> Engine:
         return _sqlite_engine(url, settings)
     return create_engine(
         url,
+        **_driver_args(url),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         # No pre-ping: it costs a round trip on every request. After a database restart the
@@ -33,6 +34,15 @@ def build_engine(settings: Settings) -> Engine:
         pool_recycle=1800,
         connect_args={"timeout": _CONNECT_TIMEOUT_S},
     )
+
+
+def _driver_args(url: URL) -> dict[str, Any]:
+    """pg8000 as a one-round-trip-per-statement DBAPI (app.db.pg8000_pipelined)."""
+    if url.get_driver_name() != "pg8000":
+        return {}
+    from app.db import pg8000_pipelined
+
+    return {"module": pg8000_pipelined}
 
 
 def _sqlite_engine(url: URL, settings: Settings) -> Engine:
@@ -74,6 +84,7 @@ def build_read_engine(settings: Settings, engine: Engine) -> Engine:
         return engine
     return create_engine(
         settings.database_url,
+        **_driver_args(settings.database_url),
         isolation_level="AUTOCOMMIT",
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
