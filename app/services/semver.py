@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import lru_cache, total_ordering
+from functools import cached_property, lru_cache, total_ordering
+from operator import itemgetter
+from typing import Any
 
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -79,7 +81,9 @@ class SemVer:
     def finalized(self) -> SemVer:
         return SemVer(self.major, self.minor, self.patch)
 
-    def _key(self) -> tuple[object, ...]:
+    @cached_property
+    def sort_key(self) -> tuple[Any, ...]:
+        """SemVer precedence as a tuple: sorting by it compares in C, once per version."""
         pre: tuple[object, ...]
         if self.prerelease is None:
             pre = (1,)  # a release outranks its pre-releases
@@ -92,7 +96,7 @@ class SemVer:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, SemVer):
             return NotImplemented
-        return self._key() < other._key()
+        return bool(self.sort_key < other.sort_key)
 
     def bump(
         self, version_type: VersionType, pre_tag: str = "rc", build_tag: str = "build"
@@ -198,7 +202,8 @@ def matches_prefix(version: str, prefix: str) -> bool:
 def sort_descending(versions: list[str]) -> list[str]:
     """Highest first; strings that are not semver (legacy rows) go last, in text order."""
     parsed = [(SemVer.try_parse(v), v) for v in versions]
-    good = sorted((p for p in parsed if p[0] is not None), key=lambda p: p[0], reverse=True)  # type: ignore[arg-type,return-value]
+    good = [(p.sort_key, v) for p, v in parsed if p is not None]
+    good.sort(key=itemgetter(0), reverse=True)
     bad = sorted(v for p, v in parsed if p is None)
     return [v for _, v in good] + bad
 
