@@ -22,6 +22,8 @@ from app.services.registries import REGISTRY_TABLES
 CLAIM_TTL_US = 10 * 60 * 1_000_000
 _CLAIM_ATTEMPTS = 20
 DEFAULT_LIST_LIMIT = 20
+# Joins one card's versions in one string; SemVer text cannot contain it.
+_VERSION_SEPARATOR = ","
 
 ERR_DUPLICATE_VERSION = (
     "A {registry} card {repository}/{name} version {version} already exists; register a new "
@@ -195,11 +197,12 @@ class CardService:
             return [r for r in rows if _prefix_ok(r, prefix)]
         # Semver order is computed here, not in SQL: it is the same on every database and
         # right for pre-releases.
-        if query.name:
-            # One card's versions: few rows, read whole in one statement.
+        if query.name and page is None:
+            # All of one card's versions: read whole in one statement.
             rows = list(connection.execute(select(*columns).where(*conditions)))
-            ordered_rows = _by_semver([r for r in rows if _prefix_ok(r, prefix)])
-            return ordered_rows if page is None else ordered_rows[:page]
+            return _by_semver([r for r in rows if _prefix_ok(r, prefix)])
+        if query.name and page is not None:
+            return self._page_of_one_card(connection, table, columns, conditions, prefix, page)
         # Possibly many cards: sort their (uid, version) pairs, then read only the page.
         keys = connection.execute(
             select(_c(table, "uid"), _c(table, "version")).where(*conditions)
@@ -212,6 +215,36 @@ class CardService:
         stmt = select(*columns).where(_c(table, "uid").in_(ordered))
         rows_by_uid = {row.uid: row for row in connection.execute(stmt)}
         return [rows_by_uid[uid] for uid in ordered if uid in rows_by_uid]
+
+    @staticmethod
+    def _page_of_one_card(
+        connection: Connection,
+        table: type[Base],
+        columns: tuple[Any, ...],
+        conditions: list[Any],
+        prefix: str | None,
+        page: int,
+    ) -> list[Any]:
+        """The top `page` versions of one card (the client's usual `limit=1`: its latest).
+
+        Its versions come back joined in one string, one row instead of one per version (a
+        card may have hundreds, and each row costs the driver more than the database); full
+        rows are read only for the page.
+        """
+        version = _c(table, "version")
+        joined = connection.scalar(
+            select(func.aggregate_strings(version, _VERSION_SEPARATOR)).where(*conditions)
+        )
+        if not joined:
+            return []
+        candidates = {
+            v for v in joined.split(_VERSION_SEPARATOR) if semver.matches_prefix(v, prefix or "")
+        }
+        top = semver.sort_descending(list(candidates))[:page]
+        if not top:
+            return []
+        rows = connection.execute(select(*columns).where(*conditions, version.in_(top))).all()
+        return _by_semver(list(rows))[:page]
 
     # -- versions ------------------------------------------------------------------------
     def next_version(
