@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -122,6 +123,11 @@ def server(
         else:
             raise RuntimeError("server did not become ready in 60 s")
         yield RunningServer(url=url, pid=proc.pid, start_to_live_s=live, start_to_ready_s=ready)
+    except BaseException:
+        if log_path is not None:  # the server's side of a failed run, before the log goes
+            log.flush()
+            print(log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
     finally:
         stop_group(proc, term_wait_s=30.0)
         log.close()

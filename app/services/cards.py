@@ -24,6 +24,7 @@ _CLAIM_ATTEMPTS = 20
 DEFAULT_LIST_LIMIT = 20
 # Joins one card's versions in one string; SemVer text cannot contain it.
 _VERSION_SEPARATOR = ","
+_ALL_VERSIONS = "opsml_server_all_versions"
 
 ERR_DUPLICATE_VERSION = (
     "A {registry} card {repository}/{name} version {version} already exists; register a new "
@@ -125,7 +126,7 @@ class CardService:
             prefix, top_only = self._list_prefix(query.version)
             conditions = self._list_conditions(table, registry, query, prefix)
             rows = self._ordered_rows(connection, table, columns, conditions, query, prefix)
-        cards = [row._asdict() for row in rows]
+        cards = [_record(row) for row in rows]
         if query.ignore_release_candidates:
             cards = [c for c in cards if not _is_prerelease(c.get("version"))]
         if top_only:
@@ -227,24 +228,31 @@ class CardService:
     ) -> list[Any]:
         """The top `page` versions of one card (the client's usual `limit=1`: its latest).
 
-        Its versions come back joined in one string, one row instead of one per version (a
-        card may have hundreds, and each row costs the driver more than the database); full
-        rows are read only for the page.
+        One statement reads the `page` newest rows by timestamp and, beside them, all of the
+        card's versions joined in one string (one row, not one per version: a card may have
+        hundreds, and each row costs the driver more than the database). Versions usually
+        grow with time, so the newest rows are usually the highest versions; that guess is
+        checked against the joined versions, and only a wrong guess costs a second read.
         """
-        version = _c(table, "version")
-        joined = connection.scalar(
-            select(func.aggregate_strings(version, _VERSION_SEPARATOR)).where(*conditions)
+        version, timestamp = _c(table, "version"), _c(table, "timestamp")
+        all_versions = (
+            select(func.aggregate_strings(version, _VERSION_SEPARATOR))
+            .where(*conditions)
+            .scalar_subquery()
+            .label(_ALL_VERSIONS)
         )
-        if not joined:
+        newest = connection.execute(
+            select(*columns, all_versions).where(*conditions).order_by(timestamp.desc()).limit(page)
+        ).all()
+        if not newest:
             return []
-        candidates = {
-            v for v in joined.split(_VERSION_SEPARATOR) if semver.matches_prefix(v, prefix or "")
-        }
-        top = semver.sort_descending(list(candidates))[:page]
-        if not top:
-            return []
-        rows = connection.execute(select(*columns).where(*conditions, version.in_(top))).all()
-        return _by_semver(list(rows))[:page]
+        known = [v for v in newest[0][-1].split(_VERSION_SEPARATOR) if _version_ok(v, prefix)]
+        wanted = semver.sort_descending(known)[:page]  # the page's versions, repeats kept
+        guess = _by_semver([row for row in newest if _prefix_ok(row, prefix)])
+        if sorted(row.version for row in guess) == sorted(wanted):
+            return guess
+        stmt = select(*columns).where(*conditions, version.in_(set(wanted)))
+        return _by_semver(list(connection.execute(stmt)))[:page]
 
     # -- versions ------------------------------------------------------------------------
     def next_version(
@@ -431,13 +439,23 @@ def _claim(
     )
 
 
+def _record(row: Any) -> dict[str, Any]:
+    record: dict[str, Any] = row._asdict()
+    record.pop(_ALL_VERSIONS, None)  # the helper column of `_page_of_one_card`
+    return record
+
+
 def _is_prerelease(version: Any) -> bool:
     parsed = semver.SemVer.try_parse(version if isinstance(version, str) else None)
     return parsed is not None and parsed.is_prerelease
 
 
+def _version_ok(version: str, prefix: str | None) -> bool:
+    return prefix is None or semver.matches_prefix(version, prefix)
+
+
 def _prefix_ok(row: Any, prefix: str | None) -> bool:
-    return prefix is None or semver.matches_prefix(row.version, prefix)
+    return _version_ok(row.version, prefix)
 
 
 def _by_semver(items: list[Any]) -> list[Any]:

@@ -166,6 +166,24 @@ def test_list_orders_by_semver_and_can_drop_release_candidates(
     assert len(list_cards(client, name="order", repository=repo, limit=2)) == 2
 
 
+def test_a_page_of_one_card_is_the_top_of_its_full_listing(
+    client: TestClient, unique: str
+) -> None:
+    # Registered out of version order (a patch to an old line comes last), so the newest rows
+    # are not the highest versions; one version also exists in a second repository.
+    repo, other = f"repo-{unique}", f"other-{unique}"
+    for version in ("1.0.0", "2.1.0", "1.10.0", "2.0.0-rc.1", "1.2.0", "2.0.0", "1.10.1"):
+        create(client, "paged", repo, version)
+    create(client, "paged", other, "2.1.0")
+    for filters in ({"repository": repo}, {}, {"repository": repo, "version": "1"}):
+        full = [c["version"] for c in list_cards(client, name="paged", **filters)]
+        for limit in range(1, len(full) + 2):
+            page = list_cards(client, name="paged", limit=limit, **filters)
+            assert [c["version"] for c in page] == full[:limit], (filters, limit)
+            assert "opsml_server_all_versions" not in page[0]
+    assert full == ["1.10.1", "1.10.0", "1.2.0", "1.0.0"]
+
+
 def test_repositories_and_names(client: TestClient, unique: str) -> None:
     repo = f"repo-{unique}"
     register(client, "b-card", repo)
