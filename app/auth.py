@@ -101,4 +101,12 @@ def require_prod_token(
         raise AuthError(ERR_BAD_PROD_TOKEN, forbidden=True)
 
 
-ProdTokenDep = Depends(require_prod_token)
+async def _prod_token_dependency(
+    request: Request,
+    x_prod_token: Annotated[str | None, Header(alias="X-Prod-Token")] = None,
+) -> None:
+    # async: no I/O here, and a plain `def` dependency would cost a threadpool hop.
+    require_prod_token(request, x_prod_token)
+
+
+ProdTokenDep = Depends(_prod_token_dependency)

@@ -1,4 +1,8 @@
-"""Request dependencies as `Annotated` aliases; tests swap them via `dependency_overrides`."""
+"""Request dependencies as `Annotated` aliases; tests swap them via `dependency_overrides`.
+
+They are `async def` although they only read `app.state`: FastAPI runs a plain `def`
+dependency in the threadpool, a thread hop on every request for an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -13,32 +17,32 @@ from app.settings import Settings
 from app.storage.store import ArtifactStore
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions
 
 
-def get_read_sessions(request: Request) -> sessionmaker[Session]:
+async def get_read_sessions(request: Request) -> sessionmaker[Session]:
     reads: sessionmaker[Session] = request.app.state.reads
     return reads
 
 
-def get_card_service(request: Request) -> CardService:
+async def get_card_service(request: Request) -> CardService:
     cards: CardService = request.app.state.cards
     return cards
 
 
-def get_store(request: Request) -> ArtifactStore:
+async def get_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.store
     return store
 
