@@ -5,9 +5,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -203,7 +216,10 @@ class CardService:
             rows = list(connection.execute(select(*columns).where(*conditions)))
             return _by_semver([r for r in rows if _prefix_ok(r, prefix)])
         if query.name and page is not None:
-            return self._page_of_one_card(connection, table, columns, conditions, prefix, page)
+            newest = _newest_rows_statement(table, query, prefix, conditions)
+            return self._page_of_one_card(
+                connection, table, columns, conditions, newest, prefix, page
+            )
         # Possibly many cards: sort their (uid, version) pairs, then read only the page.
         keys = connection.execute(
             select(_c(table, "uid"), _c(table, "version")).where(*conditions)
@@ -223,6 +239,7 @@ class CardService:
         table: type[Base],
         columns: tuple[Any, ...],
         conditions: list[Any],
+        newest_rows: tuple[Select[Any], dict[str, Any]],
         prefix: str | None,
         page: int,
     ) -> list[Any]:
@@ -234,16 +251,9 @@ class CardService:
         grow with time, so the newest rows are usually the highest versions; that guess is
         checked against the joined versions, and only a wrong guess costs a second read.
         """
-        version, timestamp = _c(table, "version"), _c(table, "timestamp")
-        all_versions = (
-            select(func.aggregate_strings(version, _VERSION_SEPARATOR))
-            .where(*conditions)
-            .scalar_subquery()
-            .label(_ALL_VERSIONS)
-        )
-        newest = connection.execute(
-            select(*columns, all_versions).where(*conditions).order_by(timestamp.desc()).limit(page)
-        ).all()
+        version = _c(table, "version")
+        stmt, params = newest_rows
+        newest = connection.execute(stmt, {**params, "page": page}).all()
         if not newest:
             return []
         known = [v for v in newest[0][-1].split(_VERSION_SEPARATOR) if _version_ok(v, prefix)]
@@ -437,6 +447,45 @@ def _claim(
         uid=uid,
         claimed_at=_now_us(),
     )
+
+
+def _newest_with_all_versions(table: type[Base], conditions: list[Any]) -> Select[Any]:
+    """Rows by timestamp, newest first, up to the `page` parameter, each also carrying all
+    matching versions joined (see `CardService._page_of_one_card`)."""
+    all_versions = (
+        select(func.aggregate_strings(_c(table, "version"), _VERSION_SEPARATOR))
+        .where(*conditions)
+        .scalar_subquery()
+        .label(_ALL_VERSIONS)
+    )
+    return (
+        select(*records.record_columns(table), all_versions)
+        .where(*conditions)
+        .order_by(_c(table, "timestamp").desc())
+        .limit(bindparam("page"))
+    )
+
+
+@cache
+def _newest_by_name(table: type[Base], with_repository: bool) -> Select[Any]:
+    # Built once: SQLAlchemy then reuses its cache key and compiled form, which for a
+    # statement this size cost more than the query itself when rebuilt per request.
+    conditions = [_c(table, "name") == bindparam("name")]
+    if with_repository:
+        conditions.append(_c(table, "repository") == bindparam("repository"))
+    return _newest_with_all_versions(table, conditions)
+
+
+def _newest_rows_statement(
+    table: type[Base], query: CardQuery, prefix: str | None, conditions: list[Any]
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement and parameters of `_page_of_one_card`'s first read."""
+    if prefix or query.max_date or query.tags or query.query_terms:
+        return _newest_with_all_versions(table, conditions), {}
+    params = {"name": records.clean_name(query.name)}
+    if query.repository:
+        params["repository"] = records.clean_name(query.repository)
+    return _newest_by_name(table, bool(query.repository)), params
 
 
 def _record(row: Any) -> dict[str, Any]:
