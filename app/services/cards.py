@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -137,8 +137,14 @@ class CardService:
                 stmt = select(*columns).where(_c(table, "uid") == query.uid).limit(1)
                 return [row._asdict() for row in connection.execute(stmt)]
             prefix, top_only = self._list_prefix(query.version)
-            conditions = self._list_conditions(table, registry, query, prefix)
-            rows = self._ordered_rows(connection, table, columns, conditions, query, prefix)
+            page = self._page_size(query)
+            if query.name and page is not None and not query.sort_by_timestamp:
+                rows = self._page_of_one_card(connection, table, registry, query, prefix, page)
+            else:
+                conditions = self._list_conditions(table, registry, query, prefix)
+                rows = self._ordered_rows(
+                    connection, table, columns, conditions, query, prefix, page
+                )
         cards = [_record(row) for row in rows]
         if query.ignore_release_candidates:
             cards = [c for c in cards if not _is_prerelease(c.get("version"))]
@@ -154,6 +160,12 @@ class CardService:
         if not (query.name or query.repository):
             return DEFAULT_LIST_LIMIT
         return None
+
+    @classmethod
+    def _page_size(cls, query: CardQuery) -> int | None:
+        """How many rows the database may stop at (None: all, filtered here afterwards)."""
+        limit = cls._effective_limit(query)
+        return limit if limit is not None and not query.ignore_release_candidates else None
 
     @staticmethod
     def _list_prefix(version: str | None) -> tuple[str | None, bool]:
@@ -202,24 +214,18 @@ class CardService:
         conditions: list[Any],
         query: CardQuery,
         prefix: str | None,
+        page: int | None,
     ) -> list[Any]:
-        limit = self._effective_limit(query)
-        page = limit if limit is not None and not query.ignore_release_candidates else None
         if query.sort_by_timestamp:
             stmt = select(*columns).where(*conditions).order_by(_c(table, "timestamp").desc())
             rows = [r for r in connection.execute(stmt if page is None else stmt.limit(page))]
             return [r for r in rows if _prefix_ok(r, prefix)]
         # Semver order is computed here, not in SQL: it is the same on every database and
         # right for pre-releases.
-        if query.name and page is None:
+        if query.name:
             # All of one card's versions: read whole in one statement.
             rows = list(connection.execute(select(*columns).where(*conditions)))
             return _by_semver([r for r in rows if _prefix_ok(r, prefix)])
-        if query.name and page is not None:
-            newest = _newest_rows_statement(table, query, prefix, conditions)
-            return self._page_of_one_card(
-                connection, table, columns, conditions, newest, prefix, page
-            )
         # Possibly many cards: sort their (uid, version) pairs, then read only the page.
         keys = connection.execute(
             select(_c(table, "uid"), _c(table, "version")).where(*conditions)
@@ -233,13 +239,12 @@ class CardService:
         rows_by_uid = {row.uid: row for row in connection.execute(stmt)}
         return [rows_by_uid[uid] for uid in ordered if uid in rows_by_uid]
 
-    @staticmethod
     def _page_of_one_card(
+        self,
         connection: Connection,
         table: type[Base],
-        columns: tuple[Any, ...],
-        conditions: list[Any],
-        newest_rows: tuple[Select[Any], dict[str, Any]],
+        registry: str,
+        query: CardQuery,
         prefix: str | None,
         page: int,
     ) -> list[Any]:
@@ -251,18 +256,24 @@ class CardService:
         grow with time, so the newest rows are usually the highest versions; that guess is
         checked against the joined versions, and only a wrong guess costs a second read.
         """
-        version = _c(table, "version")
-        stmt, params = newest_rows
-        newest = connection.execute(stmt, {**params, "page": page}).all()
+        if prefix or query.max_date or query.tags or query.query_terms:
+            conditions = self._list_conditions(table, registry, query, prefix)
+            lookup = _CardLookup.build(table, conditions)
+            params: dict[str, Any] = {"page": page}
+        else:  # by name (and repository): the hot path, statements built once
+            lookup = _name_lookup(table, bool(query.repository))
+            params = {"page": page, "name": records.clean_name(query.name)}
+            if query.repository:
+                params["repository"] = records.clean_name(query.repository)
+        newest = connection.execute(lookup.newest, params).all()
         if not newest:
             return []
-        known = [v for v in newest[0][-1].split(_VERSION_SEPARATOR) if _version_ok(v, prefix)]
-        wanted = semver.sort_descending(known)[:page]  # the page's versions, repeats kept
+        wanted = _top_versions(newest[0][-1], prefix, page)  # repeats kept
         guess = _by_semver([row for row in newest if _prefix_ok(row, prefix)])
         if sorted(row.version for row in guess) == sorted(wanted):
             return guess
-        stmt = select(*columns).where(*conditions, version.in_(set(wanted)))
-        return _by_semver(list(connection.execute(stmt)))[:page]
+        stmt = lookup.rows.where(_c(table, "version").in_(set(wanted)))
+        return _by_semver(list(connection.execute(stmt, params)))[:page]
 
     # -- versions ------------------------------------------------------------------------
     def next_version(
@@ -449,43 +460,47 @@ def _claim(
     )
 
 
-def _newest_with_all_versions(table: type[Base], conditions: list[Any]) -> Select[Any]:
-    """Rows by timestamp, newest first, up to the `page` parameter, each also carrying all
-    matching versions joined (see `CardService._page_of_one_card`)."""
-    all_versions = (
-        select(func.aggregate_strings(_c(table, "version"), _VERSION_SEPARATOR))
-        .where(*conditions)
-        .scalar_subquery()
-        .label(_ALL_VERSIONS)
-    )
-    return (
-        select(*records.record_columns(table), all_versions)
-        .where(*conditions)
-        .order_by(_c(table, "timestamp").desc())
-        .limit(bindparam("page"))
-    )
+@dataclass(frozen=True)
+class _CardLookup:
+    """The statements of `CardService._page_of_one_card` for one set of conditions."""
+
+    newest: Select[Any]  # the `page` newest rows, each with all matching versions joined
+    rows: Select[Any]  # matching rows, to narrow by version when the guess was wrong
+
+    @classmethod
+    def build(cls, table: type[Base], conditions: list[Any]) -> _CardLookup:
+        columns = records.record_columns(table)
+        all_versions = (
+            select(func.aggregate_strings(_c(table, "version"), _VERSION_SEPARATOR))
+            .where(*conditions)
+            .scalar_subquery()
+            .label(_ALL_VERSIONS)
+        )
+        newest = (
+            select(*columns, all_versions)
+            .where(*conditions)
+            .order_by(_c(table, "timestamp").desc())
+            .limit(bindparam("page"))
+        )
+        return cls(newest=newest, rows=select(*columns).where(*conditions))
 
 
 @cache
-def _newest_by_name(table: type[Base], with_repository: bool) -> Select[Any]:
-    # Built once: SQLAlchemy then reuses its cache key and compiled form, which for a
-    # statement this size cost more than the query itself when rebuilt per request.
+def _name_lookup(table: type[Base], with_repository: bool) -> _CardLookup:
+    # Built once, with bound parameters: SQLAlchemy then reuses the statements' cache keys
+    # and compiled forms, which cost more than the query itself when rebuilt per request.
     conditions = [_c(table, "name") == bindparam("name")]
     if with_repository:
         conditions.append(_c(table, "repository") == bindparam("repository"))
-    return _newest_with_all_versions(table, conditions)
+    return _CardLookup.build(table, conditions)
 
 
-def _newest_rows_statement(
-    table: type[Base], query: CardQuery, prefix: str | None, conditions: list[Any]
-) -> tuple[Select[Any], dict[str, Any]]:
-    """The statement and parameters of `_page_of_one_card`'s first read."""
-    if prefix or query.max_date or query.tags or query.query_terms:
-        return _newest_with_all_versions(table, conditions), {}
-    params = {"name": records.clean_name(query.name)}
-    if query.repository:
-        params["repository"] = records.clean_name(query.repository)
-    return _newest_by_name(table, bool(query.repository)), params
+@lru_cache(maxsize=4096)
+def _top_versions(joined: str, prefix: str | None, page: int) -> tuple[str, ...]:
+    # Keyed by the card's joined versions, which change only when a version is registered:
+    # repeated reads of a card skip the split, the parsing and the sort.
+    known = [v for v in joined.split(_VERSION_SEPARATOR) if _version_ok(v, prefix)]
+    return tuple(semver.sort_descending(known)[:page])
 
 
 def _record(row: Any) -> dict[str, Any]:
