@@ -93,6 +93,7 @@ def report_load() -> list[dict[str, object]]:
         print(_row("cards/list by name p95", result.list_p95_ms, "ms", "-", True))
         print(_row("cards/list by uid p50", result.uid_p50_ms, "ms", "-", True))
         print(_row("read throughput", result.reads_per_s, "req/s", "-", True))
+        print(_row("server CPU per read", result.cpu_ms_per_read, "ms", "-", True))
         print(
             _row(
                 f"distinct versions of {load.REGISTRATIONS}",
@@ -114,6 +115,8 @@ def report_load() -> list[dict[str, object]]:
     if len(results) == 2:
         ratio = results[0].reads_per_s / results[1].reads_per_s
         print(_row("read throughput vs reference", ratio, "x", ">= 2x", ratio >= 2))
+        cpu_ratio = results[1].cpu_ms_per_read / results[0].cpu_ms_per_read
+        print(_row("reference CPU per read / ours", cpu_ratio, "x", "-", True))
     return [asdict(r) for r in results]
 
 

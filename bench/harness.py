@@ -50,6 +50,16 @@ def tree_rss(pid: int) -> int:
     return _rss(_tree(pid))
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children."""
+    total = 0.0
+    for proc in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 @dataclass
 class RssSampler:
     """Samples a process tree's RSS in a thread; `peak` is the maximum seen.

@@ -30,7 +30,7 @@ from app.db.engine import build_engine
 from app.db.migrate import run_migrations
 from app.db.tables import DataCardRecord
 from app.settings import Settings
-from bench.harness import VENV_BIN, server
+from bench.harness import VENV_BIN, RunningServer, server, tree_cpu_seconds
 from tests.support.postgres import fresh_postgres_database
 
 NAMES = 1_000
@@ -50,6 +50,7 @@ class LoadResult:
     list_p95_ms: float
     uid_p50_ms: float
     reads_per_s: float
+    cpu_ms_per_read: float
     distinct_versions: int
     registration_errors: int
 
@@ -215,7 +216,8 @@ def _register(base: str, name: str) -> str | None:
         conn.close()
 
 
-def measure(label: str, base: str, uids: list[str]) -> LoadResult:
+def measure(label: str, srv: RunningServer, uids: list[str]) -> LoadResult:
+    base = srv.url
     rng = random.Random(7)
     _latencies(base, [_list_by_name(rng.randrange(NAMES)) for _ in range(30)])  # warm up
     by_name = _latencies(
@@ -228,7 +230,13 @@ def measure(label: str, base: str, uids: list[str]) -> LoadResult:
             for _ in range(LATENCY_SAMPLES)
         ],
     )
+    cpu_before = tree_cpu_seconds(srv.pid)
     reads_per_s = _throughput(base)
+    # Server CPU per read does not depend on how the load generator's connections happen to
+    # spread over the workers, so it compares the two servers even on a noisy machine.
+    cpu_ms_per_read = (
+        (tree_cpu_seconds(srv.pid) - cpu_before) * 1000 / (reads_per_s * THROUGHPUT_SECONDS)
+    )
     name = f"race-{label}-{uuid.uuid4().hex[:6]}"
     with ThreadPoolExecutor(max_workers=REGISTRATIONS) as threads:
         versions = list(threads.map(lambda _: _register(base, name), range(REGISTRATIONS)))
@@ -239,6 +247,7 @@ def measure(label: str, base: str, uids: list[str]) -> LoadResult:
         list_p95_ms=statistics.quantiles(by_name, n=20)[18],
         uid_p50_ms=statistics.median(by_uid),
         reads_per_s=reads_per_s,
+        cpu_ms_per_read=cpu_ms_per_read,
         distinct_versions=len(set(good)),
         registration_errors=REGISTRATIONS - len(good),
     )
@@ -257,7 +266,7 @@ def _reference_python() -> Path:
 
 
 @contextmanager
-def _ours(url: str, storage: Path) -> Iterator[str]:
+def _ours(url: str, storage: Path) -> Iterator[RunningServer]:
     command = [
         str(VENV_BIN / "gunicorn"),
         "-k",
@@ -272,11 +281,11 @@ def _ours(url: str, storage: Path) -> Iterator[str]:
         "WEB_CONCURRENCY": str(WORKERS),
     }
     with server(env, command, log_path=storage.parent / "ours.log") as srv:
-        yield srv.url
+        yield srv
 
 
 @contextmanager
-def _reference(url: str, storage: Path) -> Iterator[str]:
+def _reference(url: str, storage: Path) -> Iterator[RunningServer]:
     python = _reference_python()
     command = [
         str(python.parent / "gunicorn"),
@@ -294,16 +303,16 @@ def _reference(url: str, storage: Path) -> Iterator[str]:
     with server(
         env, command, log_path=storage.parent / "reference.log", ready_path="/opsml/healthcheck"
     ) as srv:
-        yield srv.url
+        yield srv
 
 
 def run(with_reference: bool = True) -> list[LoadResult]:
     results = []
     with fresh_postgres_database("opsml_bench") as url, tempfile.TemporaryDirectory() as tmp:
         uids = seed(url)
-        with _ours(url, Path(tmp) / "storage-ours") as base:
-            results.append(measure("opsml-server", base, uids))
+        with _ours(url, Path(tmp) / "storage-ours") as srv:
+            results.append(measure("opsml-server", srv, uids))
         if with_reference:
-            with _reference(url, Path(tmp) / "storage-reference") as base:
-                results.append(measure("reference 2.2.4", base, uids))
+            with _reference(url, Path(tmp) / "storage-reference") as srv:
+                results.append(measure("reference 2.2.4", srv, uids))
     return results
