@@ -18,6 +18,7 @@ from app.schemas import (
     PresignResponse,
     UploadResponse,
 )
+from app.storage.download import read_ahead
 from app.storage.paths import OPSML_ROOT
 from app.storage.presign import MAX_EXPIRES_S, Method, presign, verify_signed_request
 from app.storage.store import ArtifactStore
@@ -48,7 +49,9 @@ async def upload(
 def download(path: PathQuery, store: StoreDep) -> StreamingResponse:
     chunks, size = store.stream(path)
     headers = {"content-length": str(size)} if size is not None else {}
-    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+    return StreamingResponse(
+        read_ahead(chunks), media_type="application/octet-stream", headers=headers
+    )
 
 
 @router.get("/list")
