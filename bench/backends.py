@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.storage.backends import open_filesystem
+from app.storage.store import READ_CACHE, read_chunk_size
 from bench.harness import RssSampler, curl_download, curl_upload, server, tree_rss
 from bench.transfer import WRITE_PATH, best_of
 from tests.support.emulators import StorageEmulator, local_storage, start_azure, start_gcs, start_s3
@@ -46,8 +47,9 @@ def _direct(emulator: StorageEmulator, source: Path) -> tuple[float, float]:
                 dst.write(chunk)
         write_s = min(write_s, time.perf_counter() - started)
         started = time.perf_counter()
-        with location.fs.open(path, "rb", block_size=1024 * 1024) as handle:
-            while handle.read(1024 * 1024):
+        chunk = read_chunk_size(location)  # read as the server reads
+        with location.fs.open(path, "rb", block_size=chunk, cache_type=READ_CACHE) as handle:
+            while handle.read(chunk):
                 pass
         read_s = min(read_s, time.perf_counter() - started)
     return SIZE / write_s / 1e6, SIZE / read_s / 1e6

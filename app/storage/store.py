@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, BinaryIO
 
 from fsspec import AbstractFileSystem
@@ -19,8 +19,21 @@ from app.storage.backends import StorageLocation
 
 log = logging.getLogger(__name__)
 
-# 1 MiB moves a GiB in ~1,000 thread hops while keeping each request's buffer small.
+# Downloads are read in chunks of this size: locally 1 MiB moves a GiB in ~1,000 thread hops
+# while keeping each request's buffer small. From an object store each chunk is a ranged GET,
+# so chunks are larger there: fewer requests, for a few MiB more per download.
 CHUNK_SIZE = 1024 * 1024
+REMOTE_CHUNK_SIZE = 2 * 1024 * 1024
+# How downloads open a file: one ranged GET per chunk, read ahead by one chunk. gcsfs's
+# default ("adaptive") prefetches several blocks concurrently: measured on fake-gcs-server,
+# 128 MiB read at 340 MB/s holding 34 MB, against 470 MB/s holding 7 MB with readahead
+# (s3fs reads ahead by default already; one setting for every backend).
+READ_CACHE = "readahead"
+
+
+def read_chunk_size(location: StorageLocation) -> int:
+    return CHUNK_SIZE if location.is_local else REMOTE_CHUNK_SIZE
+
 
 ERR_NOT_FOUND = "No artifact at {path}"
 ERR_STORAGE_DOWN = "Storage is unreachable or refused the request ({kind}); try again later"
@@ -133,7 +146,8 @@ class ArtifactStore:
             info = self.fs.info(path)
             if info.get("type") != "file":
                 raise NotFoundError(ERR_NOT_FOUND.format(path=client_path))
-            handle = self.fs.open(path, "rb", block_size=CHUNK_SIZE)
+            chunk = read_chunk_size(self.location)
+            handle = self.fs.open(path, "rb", block_size=chunk, cache_type=READ_CACHE)
         except NotFoundError:
             raise
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
@@ -143,10 +157,10 @@ class ArtifactStore:
         size = info.get("size")
         return handle, int(size) if size is not None else None
 
-    def stream(self, client_path: str) -> tuple[Iterator[bytes], int | None]:
-        """The file as CHUNK_SIZE pieces, and its size when the backend knows it."""
+    def stream(self, client_path: str) -> tuple[Generator[bytes, None, None], int | None]:
+        """The file in `read_chunk_size` pieces, and its size when the backend knows it."""
         handle, size = self.open_for_read(client_path)
-        return _iter_handle(handle, CHUNK_SIZE), size
+        return _iter_handle(handle, read_chunk_size(self.location)), size
 
     def list_files(self, client_path: str) -> list[str]:
         """Every file under a path (recursively), as `opsml-root:` paths; a file lists itself."""
@@ -213,7 +227,7 @@ def _is_partial_upload(path: str) -> bool:
     return name.startswith(".") and ".upload-" in name
 
 
-def _iter_handle(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
+def _iter_handle(handle: BinaryIO, chunk_size: int) -> Generator[bytes, None, None]:
     try:
         while chunk := handle.read(chunk_size):
             yield chunk
