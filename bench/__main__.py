@@ -23,6 +23,8 @@ def report_transfer() -> dict[str, object]:
     ratio_down = result.download_mb_s / result.copy_mb_s
     print("1 GiB artifact, SQLite + local dir, opsml-uvicorn-server (best of 3)")
     print(_row("plain local copy (cp)", result.copy_mb_s, "MB/s", "-", True))
+    dd = result.userspace_copy_mb_s
+    print(_row("user-space copy (dd bs=1M)", dd, "MB/s", "- (see bench/transfer.py)", True))
     print(
         _row(
             "upload through server",
@@ -41,6 +43,8 @@ def report_transfer() -> dict[str, object]:
             ratio_down >= 0.85,
         )
     )
+    for label, mb_s in (("upload", result.upload_mb_s), ("download", result.download_mb_s)):
+        print(_row(f"{label} vs user-space copy", mb_s / dd, "x", "-", True))
     print(
         _row(
             "RSS growth during upload",
