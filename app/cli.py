@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
-from app.errors import ConfigError
+# Importing FastAPI, SQLAlchemy and our tables allocates about a million objects and almost
+# no garbage; the collector's passes over them were ~15% of start-up (1.26 s against 1.46 s
+# to import). The app's lifespan turns collection back on once the server is ready.
+gc.disable()
+
+from app.errors import ConfigError  # noqa: E402 - after gc.disable() on purpose
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888

@@ -6,6 +6,7 @@ rebuild. The worker class is passed on the command line (`-k uvicorn_worker.Uvic
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from typing import Any
@@ -35,6 +36,12 @@ def child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def post_fork(_server: Any, _worker: Any) -> None:
+    # The worker imports and builds the app next: no garbage collection until the app's
+    # lifespan turns it back on (see app.cli).
+    gc.disable()
 
 
 def post_worker_init(worker: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -39,6 +40,7 @@ def _lifespan(
         app.state.reads = session_factory(read_engine)
         app.state.cards = CardService(sessions, read_engine, settings.app_env.value)
         app.state.store = store
+        gc.enable()  # paused by the entry points while the server imported and built itself
         try:
             yield
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from app.errors import ConfigError
 from app.settings import load_settings, parse_tracking_uri
+from tests.conftest import ClientFactory
 
 SECRET = "hunter2-do-not-print"
 
@@ -85,3 +87,16 @@ def test_gunicorn_factory_exits_with_boot_error_code(monkeypatch: pytest.MonkeyP
     with pytest.raises(SystemExit) as caught:
         main.run_app(login=False)
     assert caught.value.code == 3
+
+
+def test_garbage_collection_is_back_on_once_the_server_is_ready(
+    make_client: ClientFactory,
+) -> None:
+    # The entry points pause the collector while the server imports and builds itself.
+    gc.disable()
+    try:
+        with make_client() as client:
+            assert client.get("/livez").status_code == 200
+            assert gc.isenabled()
+    finally:
+        gc.enable()
