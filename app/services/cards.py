@@ -206,6 +206,12 @@ class CardService:
             conditions.append(getattr(table, key) == value)
         return conditions
 
+    @staticmethod
+    def _filters_name_only(query: CardQuery, prefix: str | None) -> bool:
+        """Whether `_list_conditions` would filter on name and repository alone, so that the
+        prebuilt `_name_lookup` statements apply. A filter added there belongs here too."""
+        return not (prefix or query.max_date or query.tags or query.query_terms)
+
     def _ordered_rows(
         self,
         connection: Connection,
@@ -256,7 +262,7 @@ class CardService:
         grow with time, so the newest rows are usually the highest versions; that guess is
         checked against the joined versions, and only a wrong guess costs a second read.
         """
-        if prefix or query.max_date or query.tags or query.query_terms:
+        if not self._filters_name_only(query, prefix):
             conditions = self._list_conditions(table, registry, query, prefix)
             lookup = _CardLookup.build(table, conditions)
             params: dict[str, Any] = {"page": page}

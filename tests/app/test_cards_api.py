@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -166,9 +167,7 @@ def test_list_orders_by_semver_and_can_drop_release_candidates(
     assert len(list_cards(client, name="order", repository=repo, limit=2)) == 2
 
 
-def test_a_page_of_one_card_is_the_top_of_its_full_listing(
-    client: TestClient, unique: str
-) -> None:
+def test_a_page_of_one_card_is_the_top_of_its_full_listing(client: TestClient, unique: str) -> None:
     # Registered out of version order (a patch to an old line comes last), so the newest rows
     # are not the highest versions; one version also exists in a second repository.
     repo, other = f"repo-{unique}", f"other-{unique}"
@@ -182,6 +181,22 @@ def test_a_page_of_one_card_is_the_top_of_its_full_listing(
             assert [c["version"] for c in page] == full[:limit], (filters, limit)
             assert "opsml_server_all_versions" not in page[0]
     assert full == ["1.10.1", "1.10.0", "1.2.0", "1.0.0"]
+
+
+def test_a_page_of_one_card_honours_every_other_filter(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    create(client, "filtered", repo, "1.0.0", tags={"stage": "prod"}, contact="a@example.com")
+    create(client, "filtered", repo, "2.0.0", tags={"stage": "dev"}, contact="b@example.com")
+
+    def latest(**filters: Any) -> list[str]:
+        cards = list_cards(client, name="filtered", repository=repo, limit=1, **filters)
+        return [c["version"] for c in cards]
+
+    assert latest() == ["2.0.0"]
+    assert latest(tags={"stage": "prod"}) == ["1.0.0"]
+    assert latest(query_terms={"contact": "a@example.com"}) == ["1.0.0"]
+    assert latest(version="1") == ["1.0.0"]
+    assert latest(max_date="2000-01-01") == []
 
 
 def test_repositories_and_names(client: TestClient, unique: str) -> None:
