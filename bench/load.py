@@ -61,10 +61,11 @@ def _card_name(i: int) -> tuple[str, str]:
 
 def seed(url: str) -> list[str]:
     """100k rows in batches; returns a sample of uids for by-uid reads."""
-    engine = build_engine(Settings(OPSML_TRACKING_URI=url))
+    settings = Settings(OPSML_TRACKING_URI=url)
+    engine = build_engine(settings)
     run_migrations(engine)
     engine.dispose()
-    raw = create_engine(Settings(OPSML_TRACKING_URI=url).database_url)
+    raw = create_engine(settings.database_url)
     uids: list[str] = []
     now = time.time_ns() // 1000
     with raw.begin() as connection:
@@ -94,13 +95,11 @@ def seed(url: str) -> list[str]:
                 batch.clear()
         if batch:
             connection.execute(insert(DataCardRecord), batch)
-    raw.dispose()
     # Planner statistics and a visibility map, as a database in service has them: without
     # them both servers' plans depend on when autovacuum happens to run during the bench.
-    with create_engine(
-        Settings(OPSML_TRACKING_URI=url).database_url, isolation_level="AUTOCOMMIT"
-    ).connect() as connection:
+    with raw.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
+    raw.dispose()
     return uids
 
 
