@@ -19,9 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from tests.support.processes import free_port, stop_group
+from tests.support.processes import free_port, poll_http, stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -95,25 +93,21 @@ class LiveServer:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                raise ServerStartError(
-                    f"{self.kind} server exited during start-up; log:\n{self.log_tail()}"
-                )
-            try:
-                response = httpx.get(self.url + self.ready_path, timeout=2.0)
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text[:300]}"
-            except httpx.HTTPError as error:
-                last = type(error).__name__
-            time.sleep(0.2)
-        raise ServerStartError(
-            f"{self.kind} server not ready at {self.ready_path} within {START_TIMEOUT_S:.0f}s "
-            f"(last: {last}); log:\n{self.log_tail()}"
+        poll = poll_http(
+            self.url + self.ready_path,
+            alive=lambda: self._proc is not None and self._proc.poll() is None,
+            timeout_s=START_TIMEOUT_S,
+            status=200,
         )
+        if poll.exited:
+            raise ServerStartError(
+                f"{self.kind} server exited during start-up; log:\n{self.log_tail()}"
+            )
+        if poll.response is None:
+            raise ServerStartError(
+                f"{self.kind} server not ready at {self.ready_path} within "
+                f"{START_TIMEOUT_S:.0f}s (last: {poll.last}); log:\n{self.log_tail()}"
+            )
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -21,7 +21,7 @@ import psutil
 
 from tests.compat.harness import clean_environ
 from tests.production.dockerfile import image_steps
-from tests.support.processes import free_port, stop_group
+from tests.support.processes import free_port, poll_http, stop_group
 
 START_TIMEOUT_S = 60.0
 
@@ -85,23 +85,21 @@ class Gunicorn:
         return self
 
     def wait_until(self, path: str, status: int, timeout_s: float) -> httpx.Response:
-        deadline = time.monotonic() + timeout_s
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                raise ServerStartError(f"gunicorn exited; log:\n{self.log_text()[-4000:]}")
-            try:
-                response = httpx.get(self.url + path, timeout=5.0)
-                if response.status_code == status:
-                    return response
-                last = f"{response.status_code} {response.text[:300]}"
-            except httpx.HTTPError as error:
-                last = type(error).__name__
-            time.sleep(0.2)
-        raise ServerStartError(
-            f"{path} did not answer {status} within {timeout_s:.0f}s (last: {last}); "
-            f"log:\n{self.log_text()[-4000:]}"
+        poll = poll_http(
+            self.url + path,
+            alive=lambda: self.proc is not None and self.proc.poll() is None,
+            timeout_s=timeout_s,
+            status=status,
+            request_timeout_s=5.0,
         )
+        if poll.exited:
+            raise ServerStartError(f"gunicorn exited; log:\n{self.log_text()[-4000:]}")
+        if poll.response is None:
+            raise ServerStartError(
+                f"{path} did not answer {status} within {timeout_s:.0f}s (last: {poll.last}); "
+                f"log:\n{self.log_text()[-4000:]}"
+            )
+        return poll.response
 
     def worker_pids(self) -> set[int]:
         assert self.proc is not None

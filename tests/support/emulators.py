@@ -28,7 +28,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,7 +38,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from tests.support.processes import free_port, stop_group
+from tests.support.processes import free_port, poll_http, stop_group
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 AZURITE_MAIN: Final = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
@@ -153,21 +152,14 @@ class ManagedProcess:
 
 def _wait_http(url: str, alive: Callable[[], bool], name: str, log_tail: Callable[[], str]) -> None:
     """Poll until `url` answers with any HTTP status (401/403 mean "up" too)."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last_error = ""
-    while time.monotonic() < deadline:
-        if not alive():
-            raise EmulatorError(f"{name} exited during start-up; log:\n{log_tail()}")
-        try:
-            httpx.get(url, timeout=2.0)
-            return
-        except httpx.HTTPError as exc:
-            last_error = type(exc).__name__
-        time.sleep(0.1)
-    raise EmulatorError(
-        f"{name} did not answer {url} within {START_TIMEOUT_S:.0f} s ({last_error}); "
-        f"log:\n{log_tail()}"
-    )
+    poll = poll_http(url, alive=alive, timeout_s=START_TIMEOUT_S, interval_s=0.1)
+    if poll.exited:
+        raise EmulatorError(f"{name} exited during start-up; log:\n{log_tail()}")
+    if poll.response is None:
+        raise EmulatorError(
+            f"{name} did not answer {url} within {START_TIMEOUT_S:.0f} s ({poll.last}); "
+            f"log:\n{log_tail()}"
+        )
 
 
 # ------------------------------------------------------------------------- containers (opt-in)

@@ -1,4 +1,5 @@
-"""Child processes for tests and benchmarks: free loopback ports and group-wide shutdown.
+"""Child processes for tests and benchmarks: free loopback ports, waiting for one to answer
+over HTTP, and group-wide shutdown.
 
 Every server or emulator we start runs in its own session (`start_new_session=True`), so
 stopping its process group also stops what it spawned (gunicorn workers, node children).
@@ -10,7 +11,12 @@ import os
 import signal
 import socket
 import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 
 def free_port() -> int:
@@ -35,3 +41,40 @@ def stop_group(
             break
         except subprocess.TimeoutExpired:
             continue
+
+
+@dataclass(frozen=True)
+class HttpPoll:
+    """How waiting for an HTTP answer ended: `response` on success, else `exited` (the process
+    died first) or a timeout, with `last` describing the last answer or error seen."""
+
+    response: httpx.Response | None
+    exited: bool
+    last: str
+
+
+def poll_http(
+    url: str,
+    *,
+    alive: Callable[[], bool],
+    timeout_s: float,
+    status: int | None = None,
+    interval_s: float = 0.2,
+    request_timeout_s: float = 2.0,
+) -> HttpPoll:
+    """GET `url` until it answers `status` (any status when None), the process stops being
+    `alive()`, or `timeout_s` passes. Callers turn the outcome into their own error."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not alive():
+            return HttpPoll(response=None, exited=True, last=last)
+        try:
+            response = httpx.get(url, timeout=request_timeout_s)
+            if status is None or response.status_code == status:
+                return HttpPoll(response=response, exited=False, last="")
+            last = f"{response.status_code} {response.text[:300]}"
+        except httpx.HTTPError as error:
+            last = type(error).__name__
+        time.sleep(interval_s)
+    return HttpPoll(response=None, exited=False, last=last)
