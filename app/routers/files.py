@@ -18,7 +18,7 @@ from app.schemas import (
     PresignResponse,
     UploadResponse,
 )
-from app.storage.download import read_ahead
+from app.storage.download import open_download
 from app.storage.paths import OPSML_ROOT
 from app.storage.presign import MAX_EXPIRES_S, Method, presign, verify_signed_request
 from app.storage.store import ArtifactStore
@@ -46,12 +46,10 @@ async def upload(
 
 
 @router.get("/download")
-def download(path: PathQuery, store: StoreDep) -> StreamingResponse:
-    chunks, size = store.stream(path)
-    headers = {"content-length": str(size)} if size is not None else {}
-    return StreamingResponse(
-        read_ahead(chunks), media_type="application/octet-stream", headers=headers
-    )
+async def download(path: PathQuery, store: StoreDep) -> StreamingResponse:
+    opened = await open_download(store, path)
+    headers = {"content-length": str(opened.size)} if opened.size is not None else {}
+    return StreamingResponse(opened.chunks, media_type="application/octet-stream", headers=headers)
 
 
 @router.get("/list")
@@ -92,7 +90,7 @@ SignedQuery = Annotated[str, Query(max_length=1024)]
 
 
 @router.get("/signed", include_in_schema=False)
-def signed_download(
+async def signed_download(
     path: SignedQuery,
     expires: SignedQuery,
     method: SignedQuery,
@@ -101,7 +99,7 @@ def signed_download(
 ) -> StreamingResponse:
     """Serves local-storage pre-signed GET URLs (cloud URLs go straight to the bucket)."""
     _verify(store, path, "GET", method, expires, signature)
-    return download(f"{OPSML_ROOT}/{path}", store)
+    return await download(f"{OPSML_ROOT}/{path}", store)
 
 
 @router.put("/signed", include_in_schema=False)

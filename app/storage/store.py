@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from fsspec import AbstractFileSystem
@@ -45,6 +46,17 @@ def _unavailable(exc: Exception) -> UnavailableError:
     # Only the exception's class name reaches the client: SDK messages can carry signed URLs.
     log.warning("storage error: %s", type(exc).__name__)
     return UnavailableError(ERR_STORAGE_DOWN.format(kind=type(exc).__name__))
+
+
+@contextmanager
+def read_errors(client_path: str) -> Iterator[None]:
+    """Opening `client_path` for reading: not there is NotFoundError, the rest Unavailable."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        raise NotFoundError(ERR_NOT_FOUND.format(path=client_path)) from exc
+    except Exception as exc:
+        raise _unavailable(exc) from exc
 
 
 class ArtifactWriter:
@@ -142,18 +154,12 @@ class ArtifactStore:
     def open_for_read(self, client_path: str) -> tuple[BinaryIO, int | None]:
         """Open a file for streaming; raises NotFoundError for a missing file or a directory."""
         path = self.storage_path(client_path)
-        try:
+        with read_errors(client_path):
             info = self.fs.info(path)
             if info.get("type") != "file":
-                raise NotFoundError(ERR_NOT_FOUND.format(path=client_path))
+                raise FileNotFoundError(path)
             chunk = read_chunk_size(self.location)
             handle = self.fs.open(path, "rb", block_size=chunk, cache_type=READ_CACHE)
-        except NotFoundError:
-            raise
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-            raise NotFoundError(ERR_NOT_FOUND.format(path=client_path)) from exc
-        except Exception as exc:
-            raise _unavailable(exc) from exc
         size = info.get("size")
         return handle, int(size) if size is not None else None
 

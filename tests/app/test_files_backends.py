@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from app.storage.backends import open_filesystem
+from app.storage.store import ERR_NOT_FOUND
 from tests.support.emulators import StorageEmulator
 
 ROOT = "opsml-root:/OPSML_MODEL_REGISTRY/repo/model/v1.0.0"
@@ -67,6 +68,33 @@ def test_round_trip_list_and_delete(
     }
     assert backend_client.get("/opsml/files/list", params={"path": ROOT}).json() == {"files": []}
     assert _objects(storage_backend) == []
+
+
+def test_download_of_a_missing_object_or_a_prefix_is_404(backend_client: TestClient) -> None:
+    backend_client.post(
+        "/opsml/files/upload",
+        headers={"write_path": f"{ROOT}/dir/file.bin"},
+        files={"file": ("file.bin", b"inside")},
+    )
+    for path in (f"{ROOT}/absent.bin", f"{ROOT}/dir"):
+        response = backend_client.get("/opsml/files/download", params={"path": path})
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["detail"] == ERR_NOT_FOUND.format(path=path)
+
+
+def test_download_announces_the_length_and_serves_empty_artifacts(
+    backend_client: TestClient,
+) -> None:
+    for name, payload in (("empty.bin", b""), ("odd.bin", os.urandom(3 * 1024 * 1024 + 17))):
+        backend_client.post(
+            "/opsml/files/upload",
+            headers={"write_path": f"{ROOT}/{name}"},
+            files={"file": (name, payload)},
+        )
+        response = backend_client.get("/opsml/files/download", params={"path": f"{ROOT}/{name}"})
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(len(payload))
+        assert response.content == payload
 
 
 def test_cut_off_upload_leaves_no_object(
