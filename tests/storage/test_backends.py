@@ -17,8 +17,10 @@ import pytest
 
 from app.errors import ConfigError
 from app.storage.backends import (
-    BLOCK_SIZE,
+    AZURE_BLOCK_SIZE,
+    GCS_CHUNK_SIZE,
     MISSING_EXTRA,
+    S3_PART_SIZE,
     SCHEME_AZURE,
     SCHEME_GCS,
     SCHEME_LOCAL,
@@ -148,10 +150,12 @@ def test_block_sizes_bound_write_buffers() -> None:
         "AZURE_STORAGE_ACCOUNT_NAME": "acct",
         "AZURE_STORAGE_ACCOUNT_KEY": "a2V5",
     }
-    assert open_filesystem("gs://b/p", env).fs.default_block_size == BLOCK_SIZE
-    assert open_filesystem("s3://b/p", env).fs.default_block_size == BLOCK_SIZE
-    assert open_filesystem("abfs://c/p", env).fs.blocksize == BLOCK_SIZE
-    assert 5 * MiB <= BLOCK_SIZE and BLOCK_SIZE % (256 * 1024) == 0  # S3 / GCS rules
+    assert open_filesystem("gs://b/p", env).fs.default_block_size == GCS_CHUNK_SIZE
+    assert open_filesystem("s3://b/p", env).fs.default_block_size == S3_PART_SIZE
+    assert open_filesystem("abfs://c/p", env).fs.blocksize == AZURE_BLOCK_SIZE
+    assert GCS_CHUNK_SIZE % (256 * 1024) == 0  # GCS resumable chunks
+    assert 5 * MiB <= S3_PART_SIZE  # S3 multipart parts
+    assert 50_000 * AZURE_BLOCK_SIZE > 100 * 1024**3  # Azure: at most 50,000 blocks a blob
 
 
 def test_each_open_builds_a_fresh_filesystem() -> None:
@@ -276,7 +280,7 @@ def test_large_streaming_write_stays_in_bounded_memory(
     # the connection pool and the allocator's arenas are set up once per process, not per
     # artifact (cold, the first S3 upload adds ~20 MiB, mostly botocore models). What is
     # measured from here on is the per-upload cost: the write buffers.
-    _stream(location, "warmup.bin", 2 * BLOCK_SIZE // MiB + 1)
+    _stream(location, "warmup.bin", 2 * S3_PART_SIZE // MiB + 1)
     growth = _peak_rss_growth(lambda: _stream(location, "large.bin", 64))
     record_property("rss_growth_mib", round(growth / MiB, 1))
     print(f"\n[{storage_backend.name}] 64 MiB streamed, peak RSS growth {growth / MiB:.1f} MiB")
