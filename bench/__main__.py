@@ -25,6 +25,12 @@ def report_transfer() -> dict[str, object]:
     print(_row("plain local copy (cp)", result.copy_mb_s, "MB/s", "-", True))
     dd = result.userspace_copy_mb_s
     print(_row("user-space copy (dd bs=1M)", dd, "MB/s", "- (see bench/transfer.py)", True))
+    ceiling = result.socket_copy_mb_s
+    print(
+        _row(
+            "copy through loopback TCP, no HTTP", ceiling, "MB/s", "- (bench/socket_copy.py)", True
+        )
+    )
     print(
         _row(
             "upload through server",
@@ -45,6 +51,9 @@ def report_transfer() -> dict[str, object]:
     )
     for label, mb_s in (("upload", result.upload_mb_s), ("download", result.download_mb_s)):
         print(_row(f"{label} vs user-space copy", mb_s / dd, "x", "-", True))
+        print(_row(f"{label} vs loopback TCP copy", mb_s / ceiling, "x", "-", True))
+    discarded = result.download_discarded_mb_s
+    print(_row("download, client discarding it", discarded, "MB/s", "-", True))
     print(
         _row(
             "RSS growth during upload",

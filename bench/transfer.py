@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +22,10 @@ WRITE_PATH = "opsml-root:/OPSML_MODEL_REGISTRY/bench/artifact/v1.0.0/blob.bin"
 class TransferResult:
     copy_mb_s: float
     userspace_copy_mb_s: float
+    socket_copy_mb_s: float
     upload_mb_s: float
     download_mb_s: float
+    download_discarded_mb_s: float
     upload_rss_growth_mb: float
     download_rss_growth_mb: float
     idle_rss_mb: float
@@ -50,9 +54,28 @@ def _mb_s(size: int, seconds: float) -> float:
     return size / seconds / 1e6
 
 
-def best_of(runs: int, argv: list[str]) -> float:
-    """Fastest of `runs`; `{n}` in an argument becomes the run number (distinct targets)."""
-    return min(_timed([a.replace("{n}", str(n)) for a in argv]) for n in range(runs))
+def best_of(runs: int, argv: list[str], after_each: Callable[[], None] | None = None) -> float:
+    """Fastest of `runs`; `after_each` runs untimed after every run (check, then clean up)."""
+    best = float("inf")
+    for _ in range(runs):
+        best = min(best, _timed(argv))
+        if after_each is not None:
+            after_each()
+    return best
+
+
+def _removed_after_check(path: Path, size: int) -> Callable[[], None]:
+    # Each timed run's output is removed before the next run. Kept, every run would write into
+    # memory the VM has never touched, which costs several times more: here `cp` of 1 GiB took
+    # 0.28-0.47 s into freed page cache and 3.2-3.8 s once earlier copies had filled it, so
+    # whichever ran later (the server, before) was measured on a slower machine.
+    def check_and_remove() -> None:
+        written = path.stat().st_size
+        path.unlink()
+        if written != size:
+            raise RuntimeError(f"{path.name}: {written} bytes written, {size} expected")
+
+    return check_and_remove
 
 
 def run(size: int = GIB, runs: int = 3, base: Path | None = None) -> TransferResult:
@@ -60,32 +83,43 @@ def run(size: int = GIB, runs: int = 3, base: Path | None = None) -> TransferRes
     try:
         source = work / "source.bin"
         _make_file(source, size)
-        copy_s = best_of(runs, ["cp", str(source), str(work / "copy-{n}.bin")])
+        target = work / "target.bin"
+        done = _removed_after_check(target, size)
+        copy_s = best_of(runs, ["cp", str(source), str(target)], done)
         # cp (coreutils 9) copies inside the kernel with copy_file_range. Anything that
         # crosses user space, as every HTTP transfer and its client do, pays for read() and
-        # write() of every byte: dd with 1 MiB blocks is that plain copy, shown beside cp.
-        dd_target = f"of={work / 'dd-{n}.bin'}"
-        userspace_s = best_of(runs, ["dd", f"if={source}", dd_target, "bs=1M", "status=none"])
+        # write() of every byte: dd with 1 MiB blocks is that plain copy, shown beside cp, and
+        # the socket copy adds the loopback TCP hop every transfer makes (bench/socket_copy.py).
+        dd = ["dd", f"if={source}", f"of={target}", "bs=1M", "status=none"]
+        userspace_s = best_of(runs, dd, done)
+        socket_copy = [sys.executable, "-m", "bench.socket_copy", str(source), str(target)]
+        socket_s = best_of(runs, socket_copy, done)
+        storage = work / "storage"
+        stored = storage / WRITE_PATH.removeprefix("opsml-root:/")
         env = {
             "OPSML_TRACKING_URI": f"sqlite:///{work / 'opsml.db'}",
-            "OPSML_STORAGE_URI": str(work / "storage"),
+            "OPSML_STORAGE_URI": str(storage),
         }
         with server(env, log_path=work / "server.log") as srv:
             time.sleep(1.0)  # let import-time garbage settle before calling it idle
             idle = tree_rss(srv.pid)
-            # `{n}`: every run writes a new artifact and a new local file (see best_of).
             with RssSampler(srv.pid) as up:
-                upload_s = best_of(runs, curl_upload(srv.url, source, f"{WRITE_PATH}{{n}}"))
-            downloaded = work / "download-{n}.bin"
+                upload = curl_upload(srv.url, source, WRITE_PATH)
+                upload_s = best_of(runs, upload, _removed_after_check(stored, size))
+            shutil.copyfile(source, stored)  # the artifact the downloads read
             with RssSampler(srv.pid) as down:
-                download_s = best_of(runs, curl_download(srv.url, f"{WRITE_PATH}0", downloaded))
-            if (work / "download-0.bin").stat().st_size != size:
-                raise RuntimeError("download size mismatch")
+                download = curl_download(srv.url, WRITE_PATH, target)
+                download_s = best_of(runs, download, done)
+            # The same download thrown away by curl: the server's own pace, without the
+            # client writing a file (curl writes in 16 KiB pieces).
+            discarded_s = best_of(runs, curl_download(srv.url, WRITE_PATH))
         return TransferResult(
             copy_mb_s=_mb_s(size, copy_s),
             userspace_copy_mb_s=_mb_s(size, userspace_s),
+            socket_copy_mb_s=_mb_s(size, socket_s),
             upload_mb_s=_mb_s(size, upload_s),
             download_mb_s=_mb_s(size, download_s),
+            download_discarded_mb_s=_mb_s(size, discarded_s),
             upload_rss_growth_mb=(up.peak - idle) / 1e6,
             download_rss_growth_mb=(down.peak - idle) / 1e6,
             idle_rss_mb=idle / 1e6,
