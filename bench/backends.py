@@ -61,9 +61,9 @@ def _direct(emulator: StorageEmulator, source: Path) -> tuple[float, float, floa
                 dst.write(chunk)
         write_s = min(write_s, time.perf_counter() - started)
         started = time.perf_counter()
-        chunk = read_chunk_size(location)  # read as the server reads
-        with location.fs.open(path, "rb", block_size=chunk, cache_type=READ_CACHE) as handle:
-            while handle.read(chunk):
+        read_size = read_chunk_size(location)  # read as the server reads a file handle
+        with location.fs.open(path, "rb", block_size=read_size, cache_type=READ_CACHE) as handle:
+            while handle.read(read_size):
                 pass
         read_s = min(read_s, time.perf_counter() - started)
         if streamed:

@@ -143,6 +143,38 @@ def server(
         log.close()
 
 
+def reference_python() -> Path:
+    """The reference server's interpreter: `opsml[server]==2.2.4` in the compat tests' venv."""
+    from tests.compat.venvs import ensure
+
+    venv = ensure("reference")
+    check = subprocess.run([str(venv.python), "-c", "import pg8000"], capture_output=True)
+    if check.returncode != 0:  # the reference reaches Postgres through pg8000 as well
+        subprocess.run(
+            [str(venv.python), "-m", "pip", "install", "-q", "pg8000>=1.29.4,<2"], check=True
+        )
+    return venv.python
+
+
+@contextmanager
+def reference_server(
+    env: Mapping[str, str], workers: int, log_path: Path
+) -> Iterator[RunningServer]:
+    """The reference OpsML 2.2.4 server, run with the seed's production command."""
+    python = reference_python()
+    command = [
+        str(python.parent / "gunicorn"),
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "--workers",
+        str(workers),
+        "--bind=127.0.0.1:{port}",
+        "opsml.app.main:run_app()",
+    ]
+    with server(env, command, log_path=log_path, ready_path="/opsml/healthcheck") as srv:
+        yield srv
+
+
 def curl_upload(base_url: str, source: Path, write_path: str) -> list[str]:
     """The command that uploads `source` as the client does (multipart part `file`)."""
     return [

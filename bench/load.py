@@ -30,7 +30,7 @@ from app.db.engine import build_engine
 from app.db.migrate import run_migrations
 from app.db.tables import DataCardRecord
 from app.settings import Settings
-from bench.harness import VENV_BIN, RunningServer, server, tree_cpu_seconds
+from bench.harness import VENV_BIN, RunningServer, reference_server, server, tree_cpu_seconds
 from tests.support.postgres import fresh_postgres_database
 
 NAMES = 1_000
@@ -252,18 +252,6 @@ def measure(label: str, srv: RunningServer, uids: list[str]) -> LoadResult:
     )
 
 
-def _reference_python() -> Path:
-    from tests.compat.venvs import ensure
-
-    venv = ensure("reference")
-    check = subprocess.run([str(venv.python), "-c", "import pg8000"], capture_output=True)
-    if check.returncode != 0:  # the reference reaches Postgres through pg8000 as well
-        subprocess.run(
-            [str(venv.python), "-m", "pip", "install", "-q", "pg8000>=1.29.4,<2"], check=True
-        )
-    return venv.python
-
-
 @contextmanager
 def _ours(url: str, storage: Path) -> Iterator[RunningServer]:
     command = [
@@ -285,23 +273,11 @@ def _ours(url: str, storage: Path) -> Iterator[RunningServer]:
 
 @contextmanager
 def _reference(url: str, storage: Path) -> Iterator[RunningServer]:
-    python = _reference_python()
-    command = [
-        str(python.parent / "gunicorn"),
-        "-k",
-        "uvicorn.workers.UvicornWorker",
-        "--workers",
-        str(WORKERS),
-        "--bind=127.0.0.1:{port}",
-        "opsml.app.main:run_app()",
-    ]
     env = {
         "OPSML_TRACKING_URI": url.replace("postgresql://", "postgresql+pg8000://"),
         "OPSML_STORAGE_URI": str(storage),
     }
-    with server(
-        env, command, log_path=storage.parent / "reference.log", ready_path="/opsml/healthcheck"
-    ) as srv:
+    with reference_server(env, WORKERS, log_path=storage.parent / "reference.log") as srv:
         yield srv
 
 

@@ -12,10 +12,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import RssSampler, curl_download, curl_upload, server, tree_rss
+from bench.harness import (
+    RssSampler,
+    RunningServer,
+    curl_download,
+    curl_upload,
+    reference_server,
+    server,
+    tree_rss,
+)
 
 GIB = 1024**3
 WRITE_PATH = "opsml-root:/OPSML_MODEL_REGISTRY/bench/artifact/v1.0.0/blob.bin"
+
+
+@dataclass
+class ServerTransfer:
+    """One server's figures for the same artifact, commands and runs."""
+
+    upload_mb_s: float
+    download_mb_s: float
+    download_discarded_mb_s: float  # curl throws the bytes away: the server's own pace
+    upload_rss_growth_mb: float
+    download_rss_growth_mb: float
+    idle_rss_mb: float
+    start_to_live_s: float
+    start_to_ready_s: float
 
 
 @dataclass
@@ -23,14 +45,8 @@ class TransferResult:
     copy_mb_s: float
     userspace_copy_mb_s: float
     socket_copy_mb_s: float
-    upload_mb_s: float
-    download_mb_s: float
-    download_discarded_mb_s: float
-    upload_rss_growth_mb: float
-    download_rss_growth_mb: float
-    idle_rss_mb: float
-    start_to_live_s: float
-    start_to_ready_s: float
+    ours: ServerTransfer
+    reference: ServerTransfer
 
 
 def _make_file(path: Path, size: int) -> None:
@@ -78,6 +94,31 @@ def _removed_after_check(path: Path, size: int) -> Callable[[], None]:
     return check_and_remove
 
 
+def _through(
+    srv: RunningServer, source: Path, stored: Path, target: Path, size: int, runs: int
+) -> ServerTransfer:
+    time.sleep(1.0)  # let import-time garbage settle before calling it idle
+    idle = tree_rss(srv.pid)
+    with RssSampler(srv.pid) as up:
+        upload = curl_upload(srv.url, source, WRITE_PATH)
+        upload_s = best_of(runs, upload, _removed_after_check(stored, size))
+    shutil.copyfile(source, stored)  # the artifact the downloads read
+    with RssSampler(srv.pid) as down:
+        download = curl_download(srv.url, WRITE_PATH, target)
+        download_s = best_of(runs, download, _removed_after_check(target, size))
+    discarded_s = best_of(runs, curl_download(srv.url, WRITE_PATH))
+    return ServerTransfer(
+        upload_mb_s=_mb_s(size, upload_s),
+        download_mb_s=_mb_s(size, download_s),
+        download_discarded_mb_s=_mb_s(size, discarded_s),
+        upload_rss_growth_mb=(up.peak - idle) / 1e6,
+        download_rss_growth_mb=(down.peak - idle) / 1e6,
+        idle_rss_mb=idle / 1e6,
+        start_to_live_s=srv.start_to_live_s,
+        start_to_ready_s=srv.start_to_ready_s,
+    )
+
+
 def run(size: int = GIB, runs: int = 3, base: Path | None = None) -> TransferResult:
     work = Path(tempfile.mkdtemp(prefix="opsml-bench-", dir=base))
     try:
@@ -94,37 +135,28 @@ def run(size: int = GIB, runs: int = 3, base: Path | None = None) -> TransferRes
         userspace_s = best_of(runs, dd, done)
         socket_copy = [sys.executable, "-m", "bench.socket_copy", str(source), str(target)]
         socket_s = best_of(runs, socket_copy, done)
-        storage = work / "storage"
-        stored = storage / WRITE_PATH.removeprefix("opsml-root:/")
-        env = {
-            "OPSML_TRACKING_URI": f"sqlite:///{work / 'opsml.db'}",
-            "OPSML_STORAGE_URI": str(storage),
-        }
-        with server(env, log_path=work / "server.log") as srv:
-            time.sleep(1.0)  # let import-time garbage settle before calling it idle
-            idle = tree_rss(srv.pid)
-            with RssSampler(srv.pid) as up:
-                upload = curl_upload(srv.url, source, WRITE_PATH)
-                upload_s = best_of(runs, upload, _removed_after_check(stored, size))
-            shutil.copyfile(source, stored)  # the artifact the downloads read
-            with RssSampler(srv.pid) as down:
-                download = curl_download(srv.url, WRITE_PATH, target)
-                download_s = best_of(runs, download, done)
-            # The same download thrown away by curl: the server's own pace, without the
-            # client writing a file (curl writes in 16 KiB pieces).
-            discarded_s = best_of(runs, curl_download(srv.url, WRITE_PATH))
+        figures = {}
+        for name in ("ours", "reference"):
+            storage = work / f"storage-{name}"
+            stored = storage / WRITE_PATH.removeprefix("opsml-root:/")
+            env = {
+                "OPSML_TRACKING_URI": f"sqlite:///{work / f'{name}.db'}",
+                "OPSML_STORAGE_URI": str(storage),
+            }
+            log_path = work / f"{name}.log"
+            running = (
+                server(env, log_path=log_path)
+                if name == "ours"
+                else reference_server(env, workers=1, log_path=log_path)
+            )
+            with running as srv:
+                figures[name] = _through(srv, source, stored, target, size, runs)
         return TransferResult(
             copy_mb_s=_mb_s(size, copy_s),
             userspace_copy_mb_s=_mb_s(size, userspace_s),
             socket_copy_mb_s=_mb_s(size, socket_s),
-            upload_mb_s=_mb_s(size, upload_s),
-            download_mb_s=_mb_s(size, download_s),
-            download_discarded_mb_s=_mb_s(size, discarded_s),
-            upload_rss_growth_mb=(up.peak - idle) / 1e6,
-            download_rss_growth_mb=(down.peak - idle) / 1e6,
-            idle_rss_mb=idle / 1e6,
-            start_to_live_s=srv.start_to_live_s,
-            start_to_ready_s=srv.start_to_ready_s,
+            ours=figures["ours"],
+            reference=figures["reference"],
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
