@@ -19,6 +19,7 @@ from pathlib import Path
 from app.storage.backends import open_filesystem
 from app.storage.object_stream import STREAMED_SCHEMES, open_object_stream
 from app.storage.store import CHUNK_SIZE, READ_CACHE, read_chunk_size
+from app.storage.upload import FLUSH_SIZE
 from bench.harness import RssSampler, curl_download, curl_upload, server, tree_rss
 from bench.transfer import WRITE_PATH, best_of
 from tests.support.emulators import StorageEmulator, local_storage, start_azure, start_gcs, start_s3
@@ -27,7 +28,6 @@ SIZE = 128 * 1024 * 1024
 # A 128 MiB read from fake-gcs-server takes ~0.1 s: best of 5 keeps one slow run (another
 # process scheduled on one of the two cores) from deciding a ratio.
 RUNS = 5
-CHUNK = 8 * 1024 * 1024
 
 
 @dataclass
@@ -56,8 +56,9 @@ def _direct(emulator: StorageEmulator, source: Path) -> tuple[float, float, floa
     streamed = location.scheme in STREAMED_SCHEMES
     for _ in range(RUNS):
         started = time.perf_counter()
-        with open(source, "rb") as src, location.fs.open(path, "wb", block_size=CHUNK) as dst:
-            while chunk := src.read(CHUNK):
+        # Written as the server writes: its filesystem's block size, its slice size.
+        with open(source, "rb") as src, location.fs.open(path, "wb") as dst:
+            while chunk := src.read(FLUSH_SIZE):
                 dst.write(chunk)
         write_s = min(write_s, time.perf_counter() - started)
         started = time.perf_counter()
