@@ -7,6 +7,7 @@ one); the storage fault uses a moto S3 server on a port the test controls.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+import pytest
 
 from app.http_errors import ERR_DATABASE_DOWN
 from app.storage.store import ERR_STORAGE_DOWN
@@ -219,3 +222,50 @@ def test_upload_cut_off_by_the_client_leaves_nothing(launch: Launch, tmp_path: P
         assert ok.status_code == 200
     assert [p.name for p in files_under(storage)] == ["model.bin"]
     assert "Traceback" not in server.log_text()
+
+
+@pytest.mark.parametrize("backend", ["s3", "gcs"])
+def test_downloads_abandoned_mid_stream_release_their_storage_connections(
+    backend: str, launch: Launch, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # S3 and GCS downloads hold one streamed GET each. A client that hangs up must not leave
+    # it open: S3's pool has 10 connections, so leaked GETs would stall every later request.
+    emulator = request.getfixturevalue(_EMULATOR_FIXTURE[backend]).fresh()
+    server = launch(
+        {
+            **emulator.env,
+            "OPSML_TRACKING_URI": f"sqlite:///{tmp_path / 'opsml.db'}",
+            "WEB_CONCURRENCY": "1",
+        }
+    )
+    path = "opsml-root:/OPSML_MODEL_REGISTRY/ops/big/v1.0.0/model.bin"
+    payload = os.urandom(24 * 1024 * 1024)
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        uploaded = http.post(
+            "/opsml/files/upload", headers={"write_path": path}, files={"file": ("m", payload)}
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        request_line = f"GET /opsml/files/download?path={path} HTTP/1.1\r\nHost: x\r\n\r\n"
+        for _ in range(12):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+                client.sendall(request_line.encode())
+                client.recv(1024 * 1024)  # the headers and the first bytes, then hang up
+        (worker,) = server.worker_pids()
+        storage_port = int(emulator.endpoint.rsplit(":", 1)[1].split("/")[0])
+        _until(
+            lambda: _connections_to(worker, storage_port) <= 3,
+            20,
+            "abandoned GETs closed",
+        )
+        # And the worker still downloads at full length.
+        assert http.get("/opsml/files/download", params={"path": path}).content == payload
+
+
+_EMULATOR_FIXTURE = {"s3": "moto_s3", "gcs": "fake_gcs"}
+
+
+def _connections_to(pid: int, port: int) -> int:
+    connections = psutil.Process(pid).net_connections(kind="tcp")
+    return sum(
+        1 for c in connections if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED"
+    )
