@@ -28,34 +28,83 @@ from typing import Any, Final, TypeVar
 from app.storage.backends import SCHEME_GCS, SCHEME_S3
 
 STREAMED_SCHEMES: Final = frozenset({SCHEME_GCS, SCHEME_S3})
+# Times one download may resume after its connection failed mid-body.
+MAX_RESUMES: Final = 3
 
 _T = TypeVar("_T")
 
 
+class IncompleteObjectError(OSError):
+    """The object's body ended early, and resuming it failed as often as allowed."""
+
+
 @dataclass(frozen=True)
-class _Body:
-    """An open response body as seen on the filesystem's loop."""
+class Body:
+    """An open response body, used on the filesystem's loop."""
 
     read: Callable[[int], Awaitable[bytes]]  # at most n bytes; b"" at the end
     close: Callable[[], object]  # sync for aiohttp, a coroutine for some aiobotocore bodies
-    size: int | None
+    size: int | None  # the whole object's, from the first response
+    transient: tuple[type[BaseException], ...]  # read errors worth resuming after
+    reopen: Callable[[int], Coroutine[Any, Any, Body]]  # the same version, from a byte offset
 
 
 class ObjectStream:
-    """One open GET. Use it from any event loop; the I/O runs on the filesystem's."""
+    """One open GET. Use it from any event loop; the I/O runs on the filesystem's.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, body: _Body) -> None:
+    A body cut short (a network error, or the store dropping a connection that a slow client
+    left idle) resumes with a ranged GET from the next byte, pinned to the version first read
+    (S3 ETag, GCS generation): an object replaced meanwhile fails the download instead of
+    mixing two uploads. The file handle this replaces retried each ranged GET the same way.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, body: Body) -> None:
         self._loop = loop
         self._body = body
         self.size = body.size
+        self._offset = 0
+        self._resumes = 0
 
     async def read(self, size: int) -> bytes:
         """The next `size` bytes (fewer only at the end of the object, b"" after it)."""
-        return await _on_loop(self._loop, _read_up_to(self._body.read, size))
+        return await _on_loop(self._loop, self._read(size))
 
     async def close(self) -> None:
         """Release the connection; an unfinished body closes it instead of reusing it."""
         await _on_loop(self._loop, _close(self._body))
+
+    async def _read(self, size: int) -> bytes:
+        # The bodies return whatever has arrived; gathering a whole chunk here means one hop
+        # between loops per chunk instead of one per network read.
+        parts: list[bytes] = []
+        got = 0
+        while got < size and not self._complete():
+            try:
+                part = await self._body.read(size - got)
+            except self._body.transient as exc:
+                await self._resume(exc)
+                continue
+            if not part:
+                if self.size is None:
+                    break
+                await self._resume(None)  # a clean end before the announced length
+                continue
+            parts.append(part)
+            got += len(part)
+            self._offset += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _complete(self) -> bool:
+        return self.size is not None and self._offset >= self.size
+
+    async def _resume(self, cause: BaseException | None) -> None:
+        if self._resumes == MAX_RESUMES:
+            raise IncompleteObjectError(
+                f"body ended at byte {self._offset} of {self.size} after {MAX_RESUMES} resumes"
+            ) from cause
+        self._resumes += 1
+        await _close(self._body)
+        self._body = await self._body.reopen(self._offset)
 
 
 async def open_object_stream(fs: Any, scheme: str, path: str) -> ObjectStream:
@@ -64,11 +113,16 @@ async def open_object_stream(fs: Any, scheme: str, path: str) -> ObjectStream:
     `fs` is a gcsfs or s3fs filesystem in its default (synchronous) mode, which owns a loop.
     A prefix is not an object, so a "directory" is not found either.
     """
+    loop: asyncio.AbstractEventLoop = fs.loop
+    return ObjectStream(loop, await _on_loop(loop, open_body(fs, scheme, path)))
+
+
+async def open_body(fs: Any, scheme: str, path: str) -> Body:
+    """The GET itself; run it on `fs.loop` (`open_object_stream` does)."""
     if scheme not in STREAMED_SCHEMES:
         raise ValueError(f"no streamed reads for {scheme}://")
     opener = _open_gcs if scheme == SCHEME_GCS else _open_s3
-    loop: asyncio.AbstractEventLoop = fs.loop
-    return ObjectStream(loop, await _on_loop(loop, opener(fs, path)))
+    return await opener(fs, path, 0, None)
 
 
 async def _on_loop(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]) -> _T:
@@ -76,51 +130,60 @@ async def _on_loop(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
-async def _read_up_to(read: Callable[[int], Awaitable[bytes]], size: int) -> bytes:
-    # Both bodies return whatever has arrived; gathering a whole chunk here means one hop
-    # between loops per chunk instead of one per network read.
-    first = await read(size)
-    if not first or len(first) == size:
-        return first
-    parts, got = [first], len(first)
-    while got < size and (part := await read(size - got)):
-        parts.append(part)
-        got += len(part)
-    return b"".join(parts)
-
-
-async def _close(body: _Body) -> None:
+async def _close(body: Body) -> None:
     result = body.close()
     if inspect.isawaitable(result):
         await result
 
 
-async def _open_gcs(fs: Any, path: str) -> _Body:
+async def _open_gcs(fs: Any, path: str, offset: int, generation: str | None) -> Body:
+    import aiohttp
+
     await fs._set_session()
     response = await fs.session.get(
-        fs.url(path),
+        fs.url(path, generation=generation),
         params=fs._get_params({}),
-        headers=fs._get_headers(None),
+        headers=fs._get_headers({"Range": f"bytes={offset}-"} if offset else None),
         timeout=fs.requests_timeout,
     )
     if response.status >= 400:
         response.close()
-        if response.status == 404:
+        if response.status == 404:  # also a generation that is no longer there
             raise FileNotFoundError(path)
         if response.status in (401, 403):
             raise PermissionError(f"GCS refused the read ({response.status})")
         raise OSError(f"GCS answered {response.status}")
+    pinned = generation or response.headers.get("x-goog-generation")
     # A transcoded (gzip-stored) object arrives decompressed: its length is then unknown.
     length = response.headers.get("content-length")
     encoded = response.headers.get("content-encoding", "identity") != "identity"
-    size = int(length) if length is not None and not encoded else None
-    return _Body(read=response.content.read, close=response.close, size=size)
+    return Body(
+        read=response.content.read,
+        close=response.close,
+        size=int(length) + offset if length is not None and not encoded else None,
+        transient=(aiohttp.ClientError, TimeoutError),
+        reopen=lambda at: _open_gcs(fs, path, at, pinned),
+    )
 
 
-async def _open_s3(fs: Any, path: str) -> _Body:
+async def _open_s3(fs: Any, path: str, offset: int, etag: str | None) -> Body:
+    import aiohttp
+    from botocore.exceptions import HTTPClientError, IncompleteReadError
+
     bucket, key, version_id = fs.split_path(path)
-    version = {"VersionId": version_id} if version_id else {}
-    response = await fs._call_s3("get_object", Bucket=bucket, Key=key, **version)
+    request: dict[str, str] = {"VersionId": version_id} if version_id else {}
+    if offset:
+        request["Range"] = f"bytes={offset}-"
+    if etag:
+        request["IfMatch"] = etag  # 412 if the object was replaced since the first byte
+    response = await fs._call_s3("get_object", Bucket=bucket, Key=key, **request)
+    pinned = etag or response.get("ETag")
     body = response["Body"]
     length = response.get("ContentLength")
-    return _Body(read=body.read, close=body.close, size=int(length) if length is not None else None)
+    return Body(
+        read=body.read,
+        close=body.close,
+        size=int(length) + offset if length is not None else None,
+        transient=(aiohttp.ClientError, TimeoutError, HTTPClientError, IncompleteReadError),
+        reopen=lambda at: _open_s3(fs, path, at, pinned),
+    )
