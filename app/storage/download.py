@@ -5,8 +5,8 @@ the client waits for both in turn. Here one read is always in flight while the p
 is sent, which roughly halved download time on a remote store (fake-gcs-server: 0.53x direct
 fsspec before). Memory stays at two chunks per download.
 
-S3 and GCS objects are read as one streamed GET (`app.storage.object_stream`); local files and
-Azure blobs through an fsspec file handle, read in a worker thread.
+Objects in S3, GCS and Azure are read on the filesystem's own loop (`app.storage.object_stream`);
+local files through an fsspec file handle, read in a worker thread.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import anyio
 from starlette.concurrency import run_in_threadpool
 
-from app.storage.object_stream import STREAMED_SCHEMES, open_object_stream
-from app.storage.store import CHUNK_SIZE, ArtifactStore, read_errors
+from app.storage.object_stream import OBJECT_SCHEMES, open_object_reader
+from app.storage.store import ArtifactStore, read_errors
 
 ReadNext = Callable[[], Awaitable[bytes]]  # the next chunk, b"" once the artifact has ended
 Close = Callable[[], Awaitable[None]]
@@ -34,19 +34,19 @@ class Download:
 async def open_download(store: ArtifactStore, client_path: str) -> Download:
     """Open `client_path` for streaming; NotFoundError if it is not a file, before any byte."""
     scheme = store.location.scheme
-    if scheme not in STREAMED_SCHEMES:
+    if scheme not in OBJECT_SCHEMES:
         chunks, size = await run_in_threadpool(store.stream, client_path)
         read_next, close = thread_reader(chunks)
         return Download(read_ahead(read_next, close, interruptible=False), size)
     path = store.storage_path(client_path)
     with read_errors(client_path):
-        stream = await open_object_stream(store.fs, scheme, path)
+        reader = await open_object_reader(store.fs, scheme, path)
 
-    async def read_streamed() -> bytes:
+    async def read_object() -> bytes:
         with read_errors(client_path):
-            return await stream.read(CHUNK_SIZE)
+            return await reader.read(reader.chunk_size)
 
-    return Download(read_ahead(read_streamed, stream.close, interruptible=True), stream.size)
+    return Download(read_ahead(read_object, reader.close, interruptible=True), reader.size)
 
 
 async def read_ahead(

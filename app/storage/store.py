@@ -20,15 +20,15 @@ from app.storage.backends import StorageLocation
 
 log = logging.getLogger(__name__)
 
-# Downloads are read in chunks of this size: locally 1 MiB moves a GiB in ~1,000 thread hops
-# while keeping each request's buffer small. From an object store each chunk is a ranged GET,
-# so chunks are larger there: fewer requests, for a few MiB more per download.
+# File handles (`open_for_read`) serve local downloads and small reads on every backend; object
+# store downloads go through `app.storage.object_stream` instead. Locally 1 MiB chunks move a
+# GiB in ~1,000 thread hops while keeping each request's buffer small. From an object store
+# each chunk is a ranged GET, so chunks are larger there: fewer requests.
 CHUNK_SIZE = 1024 * 1024
 REMOTE_CHUNK_SIZE = 2 * 1024 * 1024
-# How downloads open a file: one ranged GET per chunk, read ahead by one chunk. gcsfs's
-# default ("adaptive") prefetches several blocks concurrently: measured on fake-gcs-server,
-# 128 MiB read at 340 MB/s holding 34 MB, against 470 MB/s holding 7 MB with readahead
-# (s3fs reads ahead by default already; one setting for every backend).
+# One ranged GET per chunk, read ahead by one chunk. gcsfs's default ("adaptive") prefetches
+# several blocks concurrently: measured on fake-gcs-server, 128 MiB read at 340 MB/s holding
+# 34 MB, against 470 MB/s holding 7 MB with readahead (one setting for every backend).
 READ_CACHE = "readahead"
 
 
