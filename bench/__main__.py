@@ -127,8 +127,8 @@ def report_backends() -> list[dict[str, object]]:
     )
     for r in results:
         up, down = r.upload_mb_s / r.direct_write_mb_s, r.download_mb_s / r.direct_read_mb_s
-        stream_mb_s = r.direct_stream_mb_s
-        streamed = "" if stream_mb_s is None else f" / streamed GET {stream_mb_s:.1f}"
+        server_read = r.direct_server_read_mb_s
+        streamed = "" if server_read is None else f" / read as the server does {server_read:.1f}"
         print(
             f"  [{r.backend}] direct write {r.direct_write_mb_s:.1f} / read "
             f"{r.direct_read_mb_s:.1f}{streamed} MB/s"
