@@ -116,14 +116,20 @@ def _on_fs_loop(fs: Any, make: Callable[[], Any]) -> Any:
     return sync(fs.loop, run)
 
 
+def _stored(emulator: StorageEmulator, size: int) -> tuple[Any, str, bytes, Body]:
+    """A fresh object of `size` random bytes, and its GET opened (nothing read yet)."""
+    location = open_filesystem(emulator.storage_uri, dict(emulator.env))
+    fs, path = location.fs, f"{location.root}/model.bin"
+    data = os.urandom(size)
+    fs.pipe_file(path, data)
+    body: Body = _on_fs_loop(fs, lambda: open_body(fs, location.scheme, path))
+    return fs, path, data, body
+
+
 def test_a_resumed_get_on_the_real_store_continues_the_same_object(
     streamed_store: StorageEmulator,
 ) -> None:
-    location = open_filesystem(streamed_store.storage_uri, dict(streamed_store.env))
-    fs, path = location.fs, f"{location.root}/model.bin"
-    data = os.urandom(3 * MiB + 5)
-    fs.pipe_file(path, data)
-    body: Body = _on_fs_loop(fs, lambda: open_body(fs, location.scheme, path))
+    fs, path, data, body = _stored(streamed_store, 3 * MiB + 5)
     assert body.size == len(data)
     _on_fs_loop(fs, lambda: _closed(body))
 
@@ -134,19 +140,14 @@ def test_a_resumed_get_on_the_real_store_continues_the_same_object(
 
     # Replaced since the first byte was read: resuming refuses instead of mixing versions.
     fs.pipe_file(path, os.urandom(len(data)))
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(OSError):  # S3: 412 on the ETag; GCS: the generation is gone (404)
         _on_fs_loop(fs, lambda: body.reopen(offset))
-    assert isinstance(refused.value, (FileNotFoundError, OSError, ValueError)), refused.value
 
 
 def test_a_stream_whose_connection_drops_still_delivers_every_byte(
     streamed_store: StorageEmulator,
 ) -> None:
-    location = open_filesystem(streamed_store.storage_uri, dict(streamed_store.env))
-    fs, path = location.fs, f"{location.root}/model.bin"
-    data = os.urandom(4 * MiB + 11)
-    fs.pipe_file(path, data)
-    body: Body = _on_fs_loop(fs, lambda: open_body(fs, location.scheme, path))
+    fs, _, data, body = _stored(streamed_store, 4 * MiB + 11)
 
     async def read_with_a_drop() -> bytes:
         stream = ObjectStream(fs.loop, body)
