@@ -52,8 +52,11 @@ class IncompleteObjectError(OSError):
 class ObjectReader(Protocol):
     """What a download reads: `read(chunk_size)` until b"", then `close()`; from any loop."""
 
-    size: int | None
     chunk_size: int
+
+    @property
+    def size(self) -> int | None:
+        """The object's length, when the store told it (the response's content length)."""
 
     async def read(self, size: int) -> bytes: ...
 
@@ -78,6 +81,12 @@ class Body:
     size: int | None  # the whole object's, from the first response
     transient: tuple[type[BaseException], ...]  # read errors worth resuming after
     reopen: Callable[[int], Coroutine[Any, Any, Body]]  # the same version, from a byte offset
+
+    async def release(self) -> None:
+        """Close the response; an unfinished one drops its connection instead of reusing it."""
+        result = self.close()
+        if inspect.isawaitable(result):
+            await result
 
 
 class ObjectStream:
@@ -104,7 +113,7 @@ class ObjectStream:
 
     async def close(self) -> None:
         """Release the connection; an unfinished body closes it instead of reusing it."""
-        await _on_loop(self._loop, _close(self._body))
+        await _on_loop(self._loop, self._body.release())
 
     async def _read(self, size: int) -> bytes:
         # The bodies return whatever has arrived; gathering a whole chunk here means one hop
@@ -136,7 +145,7 @@ class ObjectStream:
                 f"body ended at byte {self._offset} of {self.size} after {MAX_RESUMES} resumes"
             ) from cause
         self._resumes += 1
-        await _close(self._body)
+        await self._body.release()
         self._body = await self._body.reopen(self._offset)
 
 
@@ -148,17 +157,16 @@ class RangedReads:
     def __init__(self, fs: Any, path: str, size: int) -> None:
         self._fs = fs
         self._path = path
-        self.size: int | None = size
+        self.size = size
         self._offset = 0
 
     async def read(self, size: int) -> bytes:
-        total = self.size or 0
-        if self._offset >= total:
+        if self._offset >= self.size:
             return b""
-        start, end = self._offset, min(self._offset + size, total)
+        start, end = self._offset, min(self._offset + size, self.size)
         data: bytes = await _on_loop(self._fs.loop, self._fs._cat_file(self._path, start, end))
         if not data:  # the blob shrank under us: end the download short, never loop forever
-            raise IncompleteObjectError(f"no bytes at {start} of {total}")
+            raise IncompleteObjectError(f"no bytes at {start} of {self.size}")
         self._offset += len(data)
         return data
 
@@ -195,12 +203,6 @@ async def open_body(fs: Any, scheme: str, path: str) -> Body:
 async def _on_loop(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T]) -> _T:
     # Cancelling the awaiting task cancels the coroutine on the other loop too.
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
-
-
-async def _close(body: Body) -> None:
-    result = body.close()
-    if inspect.isawaitable(result):
-        await result
 
 
 async def _open_gcs(fs: Any, path: str, offset: int, generation: str | None) -> Body:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -109,20 +108,13 @@ def streamed_store(request: pytest.FixtureRequest) -> StorageEmulator:
     return emulator
 
 
-def _on_fs_loop(fs: Any, make: Callable[[], Any]) -> Any:
-    async def run() -> Any:
-        return await make()
-
-    return sync(fs.loop, run)
-
-
 def _stored(emulator: StorageEmulator, size: int) -> tuple[Any, str, bytes, Body]:
     """A fresh object of `size` random bytes, and its GET opened (nothing read yet)."""
     location = open_filesystem(emulator.storage_uri, dict(emulator.env))
     fs, path = location.fs, f"{location.root}/model.bin"
     data = os.urandom(size)
     fs.pipe_file(path, data)
-    body: Body = _on_fs_loop(fs, lambda: open_body(fs, location.scheme, path))
+    body: Body = sync(fs.loop, open_body, fs, location.scheme, path)
     return fs, path, data, body
 
 
@@ -131,17 +123,17 @@ def test_a_resumed_get_on_the_real_store_continues_the_same_object(
 ) -> None:
     fs, path, data, body = _stored(streamed_store, 3 * MiB + 5)
     assert body.size == len(data)
-    _on_fs_loop(fs, lambda: _closed(body))
+    sync(fs.loop, body.release)
 
     offset = MiB + 3
-    rest: Body = _on_fs_loop(fs, lambda: body.reopen(offset))
+    rest: Body = sync(fs.loop, body.reopen, offset)
     assert rest.size == len(data)
-    assert _on_fs_loop(fs, lambda: _drain(rest)) == data[offset:]
+    assert sync(fs.loop, _drain, rest) == data[offset:]
 
     # Replaced since the first byte was read: resuming refuses instead of mixing versions.
     fs.pipe_file(path, os.urandom(len(data)))
     with pytest.raises(OSError):  # S3: 412 on the ETag; GCS: the generation is gone (404)
-        _on_fs_loop(fs, lambda: body.reopen(offset))
+        sync(fs.loop, body.reopen, offset)
 
 
 def test_a_stream_whose_connection_drops_still_delivers_every_byte(
@@ -153,7 +145,7 @@ def test_a_stream_whose_connection_drops_still_delivers_every_byte(
         stream = ObjectStream(fs.loop, body)
         first = await stream.read(MiB)
         # The connection goes away under the stream (closed on its own loop, as a reset is).
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_closed(body), fs.loop))
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(body.release(), fs.loop))
         parts = [first]
         while part := await stream.read(MiB):
             parts.append(part)
@@ -163,17 +155,11 @@ def test_a_stream_whose_connection_drops_still_delivers_every_byte(
     assert asyncio.run(read_with_a_drop()) == data
 
 
-async def _closed(body: Body) -> None:
-    result = body.close()
-    if asyncio.iscoroutine(result):
-        await result
-
-
 async def _drain(body: Body) -> bytes:
     parts = []
     while part := await body.read(MiB):
         parts.append(part)
-    await _closed(body)
+    await body.release()
     return b"".join(parts)
 
 
