@@ -99,15 +99,7 @@ class LiveServer:
             timeout_s=START_TIMEOUT_S,
             status=200,
         )
-        if poll.exited:
-            raise ServerStartError(
-                f"{self.kind} server exited during start-up; log:\n{self.log_tail()}"
-            )
-        if poll.response is None:
-            raise ServerStartError(
-                f"{self.kind} server not ready at {self.ready_path} within "
-                f"{START_TIMEOUT_S:.0f}s (last: {poll.last}); log:\n{self.log_tail()}"
-            )
+        poll.response_or_raise(ServerStartError, f"{self.kind} server", self.log_tail)
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

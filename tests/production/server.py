@@ -92,14 +92,9 @@ class Gunicorn:
             status=status,
             request_timeout_s=5.0,
         )
-        if poll.exited:
-            raise ServerStartError(f"gunicorn exited; log:\n{self.log_text()[-4000:]}")
-        if poll.response is None:
-            raise ServerStartError(
-                f"{path} did not answer {status} within {timeout_s:.0f}s (last: {poll.last}); "
-                f"log:\n{self.log_text()[-4000:]}"
-            )
-        return poll.response
+        return poll.response_or_raise(
+            ServerStartError, f"gunicorn (waiting for {status})", lambda: self.log_text()[-4000:]
+        )
 
     def worker_pids(self) -> set[int]:
         assert self.proc is not None

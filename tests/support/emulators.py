@@ -153,13 +153,7 @@ class ManagedProcess:
 def _wait_http(url: str, alive: Callable[[], bool], name: str, log_tail: Callable[[], str]) -> None:
     """Poll until `url` answers with any HTTP status (401/403 mean "up" too)."""
     poll = poll_http(url, alive=alive, timeout_s=START_TIMEOUT_S, interval_s=0.1)
-    if poll.exited:
-        raise EmulatorError(f"{name} exited during start-up; log:\n{log_tail()}")
-    if poll.response is None:
-        raise EmulatorError(
-            f"{name} did not answer {url} within {START_TIMEOUT_S:.0f} s ({poll.last}); "
-            f"log:\n{log_tail()}"
-        )
+    poll.response_or_raise(EmulatorError, name, log_tail)
 
 
 # ------------------------------------------------------------------------- containers (opt-in)

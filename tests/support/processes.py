@@ -48,9 +48,24 @@ class HttpPoll:
     """How waiting for an HTTP answer ended: `response` on success, else `exited` (the process
     died first) or a timeout, with `last` describing the last answer or error seen."""
 
+    url: str
+    timeout_s: float
     response: httpx.Response | None
     exited: bool
     last: str
+
+    def response_or_raise(
+        self, error: type[Exception], what: str, log_tail: Callable[[], str]
+    ) -> httpx.Response:
+        """The response, or `error` saying how `what` failed to answer, with its log's tail."""
+        if self.response is not None:
+            return self.response
+        if self.exited:
+            raise error(f"{what} exited before answering {self.url}; log:\n{log_tail()}")
+        raise error(
+            f"{what} did not answer {self.url} within {self.timeout_s:.0f} s "
+            f"(last: {self.last}); log:\n{log_tail()}"
+        )
 
 
 def poll_http(
@@ -68,13 +83,13 @@ def poll_http(
     last = "no answer"
     while time.monotonic() < deadline:
         if not alive():
-            return HttpPoll(response=None, exited=True, last=last)
+            return HttpPoll(url, timeout_s, response=None, exited=True, last=last)
         try:
             response = httpx.get(url, timeout=request_timeout_s)
             if status is None or response.status_code == status:
-                return HttpPoll(response=response, exited=False, last="")
+                return HttpPoll(url, timeout_s, response=response, exited=False, last="")
             last = f"{response.status_code} {response.text[:300]}"
         except httpx.HTTPError as error:
             last = type(error).__name__
         time.sleep(interval_s)
-    return HttpPoll(response=None, exited=False, last=last)
+    return HttpPoll(url, timeout_s, response=None, exited=False, last=last)
