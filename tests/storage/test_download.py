@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator
 
 import pytest
 
 from app.storage.download import read_ahead, thread_reader
+
+
+def _served(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    """`chunks` as a local file's download serves them: read ahead in worker threads."""
+    return read_ahead(*thread_reader(chunks), interruptible=False)
 
 
 class _Source:
@@ -35,10 +40,7 @@ def test_every_chunk_arrives_in_order_and_the_file_is_closed() -> None:
     source = _Source(chunks=5)
 
     async def collect() -> list[bytes]:
-        return [
-            chunk
-            async for chunk in read_ahead(*thread_reader(source.generator()), interruptible=False)
-        ]
+        return [chunk async for chunk in _served(source.generator())]
 
     assert asyncio.run(collect()) == [bytes([i]) * 4 for i in range(5)]
     assert source.closed
@@ -48,7 +50,7 @@ def test_the_next_chunk_is_read_while_the_current_one_is_sent() -> None:
     source = _Source(chunks=5)
 
     async def first_chunk_then_look() -> int:
-        stream = read_ahead(*thread_reader(source.generator()), interruptible=False)
+        stream = _served(source.generator())
         await anext(stream)
         await asyncio.sleep(0.2)  # the "send" of chunk 0; the read of chunk 1 runs meanwhile
         reads = source.reads
@@ -63,7 +65,7 @@ def test_a_client_that_goes_away_mid_stream_leaves_the_file_closed() -> None:
     source = _Source(chunks=100)
 
     async def abandon() -> None:
-        stream = read_ahead(*thread_reader(source.generator()), interruptible=False)
+        stream = _served(source.generator())
         await anext(stream)
         await stream.aclose()
 
@@ -77,7 +79,7 @@ def test_a_storage_error_mid_stream_reaches_the_server_and_closes_the_file() -> 
 
     async def drain() -> int:
         count = 0
-        async for _ in read_ahead(*thread_reader(source.generator()), interruptible=False):
+        async for _ in _served(source.generator()):
             count += 1
         return count
 
@@ -99,7 +101,7 @@ def test_leaving_while_a_thread_read_is_in_flight_closes_the_file_after_that_rea
             slow.close()
 
     async def leave_early() -> None:
-        stream = read_ahead(*thread_reader(slow_chunks()), interruptible=False)
+        stream = _served(slow_chunks())
         await anext(stream)
         await asyncio.sleep(0.05)  # the worker thread is inside the next read now
         await stream.aclose()
