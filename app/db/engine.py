@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,12 +62,28 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run while a writer commits: several gunicorn workers share one file.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    # WAL lets readers run while a writer commits: several gunicorn workers share one file.
+    # Switching a file to WAL needs it to itself, and SQLite answers "database is locked" at
+    # once instead of calling the busy handler: two workers starting on a new file met that,
+    # and the one that failed took the server down. So wait here as the busy timeout would.
+    # Once the file is in WAL (the mode is stored in it), this pragma is a no-op.
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -270,3 +272,25 @@ def test_new_and_adopted_databases_end_with_the_same_schema(tmp_path: Path) -> N
     assert (
         "ix_opsml_server_opsml_data_registry_name_repo" in _shape(fresh)["OPSML_DATA_REGISTRY"][1]
     )
+
+
+def test_a_new_sqlite_file_that_another_writer_holds_still_starts_in_wal(tmp_path: Path) -> None:
+    # Two workers starting on a new file: one still writes while the other switches it to WAL.
+    # SQLite refuses that switch at once ("database is locked") instead of waiting, and a
+    # gunicorn worker that failed so took the whole server down with it.
+    path = tmp_path / "opsml.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other_process (x INTEGER)")
+    writer.execute("BEGIN")
+    writer.execute("INSERT INTO other_process VALUES (1)")
+    release = threading.Timer(0.5, writer.execute, args=("COMMIT",))
+    release.start()
+    engine = build_engine(Settings(OPSML_TRACKING_URI=f"sqlite:///{path}"))
+    try:
+        assert run_migrations(engine) == SCHEMA_HEAD
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        release.join()
+        writer.close()
+        engine.dispose()
