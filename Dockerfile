@@ -18,9 +18,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 RUN python -m venv /opt/opsml-server
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# constraints.txt holds the exact releases the test suite passed with: the image never resolves
+# a newer, untested one at build time.
+COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
-RUN /opt/opsml-server/bin/pip install --no-cache-dir '.[server,postgres,gcs,s3,azure]'
+RUN /opt/opsml-server/bin/pip install --no-cache-dir -c constraints.txt '.[server,postgres,gcs,s3,azure]'
 
 
 FROM python:3.11-slim-bookworm AS runtime

@@ -14,6 +14,7 @@ from app import errors
 from app.auth import BasicAuthMiddleware, check_auth_settings
 from app.db.engine import build_engine, build_read_engine, session_factory
 from app.db.migrate import run_migrations
+from app.dependency_pins import warn_about_untested_versions
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
 from app.routers import cards, files, health, metrics, models, projects
@@ -28,6 +29,7 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn_about_untested_versions()
         engine = build_engine(settings)
         if settings.is_sqlite:
             # The embedded default migrates itself; shared databases use `opsml-server migrate`.

@@ -1,12 +1,15 @@
 """A private, cached virtual environment for checkov, and a runner that returns its JSON report.
 
 checkov pins dozens of packages and would fight the main environment's resolver, so it lives in
-its own venv built from ``charts/requirements-checkov.txt``. The directory name carries the
-interpreter version and a digest of that file: editing the pin builds a fresh venv beside the
-old one. Builds hold an exclusive ``fcntl`` lock, so concurrent pytest runs build it once; a
-build that dies half-way leaves no ``.complete`` marker and is redone by the next caller.
+its own venv built from ``charts/requirements-checkov.txt`` with the exact versions of
+``charts/constraints-checkov.txt`` (no resolver backtracking, no untested release). The
+directory name carries the interpreter version and a digest of both files: editing a pin builds
+a fresh venv beside the old one. Builds hold an exclusive ``fcntl`` lock, so concurrent pytest
+runs build it once; a build that dies half-way leaves no ``.complete`` marker and is redone by
+the next caller.
 
-``python -m tests.charts.checkov_venv`` builds it ahead of time.
+``python -m tests.charts.checkov_venv`` builds it ahead of time; ``make install`` does, so no
+test waits for the build (it once ran past pytest's 600 s timeout on a busy machine).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Any
 
 from tests.support.locks import file_lock
 
-REQUIREMENTS = Path(__file__).resolve().parents[2] / "charts" / "requirements-checkov.txt"
+_CHARTS = Path(__file__).resolve().parents[2] / "charts"
+REQUIREMENTS = _CHARTS / "requirements-checkov.txt"
+CONSTRAINTS = _CHARTS / "constraints-checkov.txt"
 _MARKER = ".complete"
 _BUILD_TIMEOUT_S = 900
 
@@ -33,7 +38,7 @@ def cache_root() -> Path:
 
 
 def venv_path() -> Path:
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()[:12]
     py = f"py{sys.version_info.major}{sys.version_info.minor}"
     return cache_root() / f"checkov-venv-{py}-{digest}"
 
@@ -57,6 +62,8 @@ def ensure_checkov() -> Path:
                 "--disable-pip-version-check",
                 "-r",
                 str(REQUIREMENTS),
+                "-c",
+                str(CONSTRAINTS),
             ],
             check=True,
             timeout=_BUILD_TIMEOUT_S,
