@@ -100,3 +100,28 @@ def test_garbage_collection_is_back_on_once_the_server_is_ready(
             assert gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_importing_the_cli_or_migrating_leaves_garbage_collection_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the server's start path may pause the collector: `opsml-server migrate` (and anything
+    # that imports app.cli) runs with it on.
+    monkeypatch.setenv("OPSML_TRACKING_URI", f"sqlite:///{tmp_path / 'gc.db'}")
+    script = (
+        "import gc, sys\n"
+        "import app.cli\n"
+        "assert gc.isenabled(), 'importing app.cli disabled gc'\n"
+        "import app.db.migrate as m\n"
+        "real = m.run_migrations\n"
+        "def spy(engine):\n"
+        "    assert gc.isenabled(), 'migrate ran with gc disabled'\n"
+        "    return real(engine)\n"
+        "m.run_migrations = spy\n"
+        "app.cli.main(['migrate'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "database schema at revision" in proc.stdout
