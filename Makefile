@@ -14,6 +14,8 @@ TEST_REQUIREMENTS := $(wildcard charts/requirements-test.txt infra/requirements-
 # Exact versions of everything we install (`make lock` rewrites it): a new machine gets the
 # releases the suite last passed with, not whatever is newest that day. The Dockerfile uses it too.
 CONSTRAINTS := constraints.txt
+# The users' testcontainers class (its own small package; the container suite uses it too).
+TESTCONTAINERS_PACKAGE := packages/opsml-server-testcontainers
 PIP_INSTALL := $(PIP) install --progress-bar off --disable-pip-version-check -c $(CONSTRAINTS)
 
 .DEFAULT_GOAL := help
@@ -34,9 +36,9 @@ $(VENV)/.installed-app: pyproject.toml $(CONSTRAINTS) $(VENV)/.created
 	touch $@
 
 # Everything: every extra and the test tools.
-$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) $(TEST_REQUIREMENTS) $(VENV)/.created
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) $(TEST_REQUIREMENTS) $(TESTCONTAINERS_PACKAGE)/pyproject.toml $(VENV)/.created
 	@echo "== installing the server, every extra and the test tools into $(VENV) (first run: several minutes)"
-	$(PIP_INSTALL) -e '.[$(EXTRAS)]' $(foreach f,$(TEST_REQUIREMENTS),-r $(f)) 2>&1 \
+	$(PIP_INSTALL) -e '.[$(EXTRAS)]' -e $(TESTCONTAINERS_PACKAGE) $(foreach f,$(TEST_REQUIREMENTS),-r $(f)) 2>&1 \
 	  | grep --line-buffered -E '^(Collecting|Successfully|ERROR|error)'; exit $${PIPESTATUS[0]}
 	touch $@ $(VENV)/.installed-app
 
@@ -50,8 +52,18 @@ node_modules/.installed: package.json $(wildcard package-lock.json)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The container suite needs a Docker engine (the tests start dockerd themselves when none
+# answers) and debootstrap for the stand-in base image; apt installs both where they are missing.
+.PHONY: system-packages
+system-packages:
+	@if command -v dockerd >/dev/null && command -v debootstrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing docker.io and debootstrap with apt"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io debootstrap >/dev/null; \
+	else echo "warning: dockerd or debootstrap is missing; the container tests need a Docker engine"; fi
+
 .PHONY: install
-install: $(VENV)/.installed $(VENV)/.checkov node_modules/.installed ## Create .venv with the server, its extras and the test tools (and Azurite from npm)
+install: system-packages $(VENV)/.installed $(VENV)/.checkov node_modules/.installed ## Create .venv with the server, its extras and the test tools (and Azurite from npm)
 
 .PHONY: run
 run: $(VENV)/.installed-app ## Run the server on the embedded default (SQLite + ./opsml_data) at http://127.0.0.1:8888
@@ -71,11 +83,25 @@ chart-test: $(VENV)/.installed ## Render, lint, validate and scan the Helm chart
 infra-test: $(VENV)/.installed ## Unit-test the Pulumi programs under mocks
 	$(VENV)/bin/pytest tests/infra $(PYTEST_ARGS)
 
+BASE_IMAGE ?= python:3.11-slim-bookworm
+IMAGE ?= opsml-server:latest
+# A Docker engine: $$DOCKER_HOST, the default socket, or one the test tooling starts (as root).
+DOCKER_ENV = DOCKER_HOST=$$($(PY) -m tests.support.docker_engine)
+
+.PHONY: image-base
+image-base: $(VENV)/.installed system-packages ## Build opsml-python-base:3.11-bookworm from Debian packages, for machines that cannot pull the default base
+	$(DOCKER_ENV) docker/build-base.sh opsml-python-base:3.11-bookworm
+
+.PHONY: image
+image: $(VENV)/.installed ## Build the production image (IMAGE=opsml-server:latest; BASE_IMAGE=... for a mirror or the image-base stand-in)
+	$(DOCKER_ENV) docker build --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
+
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff and strict mypy
-	$(VENV)/bin/ruff check app tests bench infra
-	$(VENV)/bin/ruff format --check app
+	$(VENV)/bin/ruff check app tests bench infra packages
+	$(VENV)/bin/ruff format --check app packages
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict packages/opsml-server-testcontainers/src
 
 .PHONY: bench
 bench: install ## Benchmarks: 1 GiB transfer, memory, start-up, per-backend throughput, registry load

@@ -89,8 +89,22 @@ def _logical_lines(text: str) -> list[str]:
     return lines
 
 
+def global_args(path: Path = DOCKERFILE) -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults (what FROM may use)."""
+    found: dict[str, str] = {}
+    for line in _logical_lines(path.read_text()):
+        keyword, _, args = line.partition(" ")
+        if keyword.upper() == "FROM":
+            break
+        if keyword.upper() == "ARG":
+            name, _, default = args.strip().partition("=")
+            found[name] = default
+    return found
+
+
 def parse(path: Path = DOCKERFILE) -> list[Stage]:
     stages: list[Stage] = []
+    defaults = global_args(path)
     for line in _logical_lines(path.read_text()):
         keyword, _, args = line.partition(" ")
         keyword = keyword.upper()
@@ -99,7 +113,9 @@ def parse(path: Path = DOCKERFILE) -> list[Stage]:
             match = re.fullmatch(r"(\S+)(?:\s+AS\s+(\S+))?", args, flags=re.IGNORECASE)
             if not match:
                 raise DockerfileError(f"cannot read FROM {args}")
-            stages.append(Stage(base=match[1], name=match[2] or str(len(stages))))
+            # A base given as a build argument resolves to its default, as `docker build` does.
+            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m[1] or m[2]], match[1])
+            stages.append(Stage(base=base, name=match[2] or str(len(stages))))
         elif not stages:
             if keyword != "ARG":
                 raise DockerfileError(f"{keyword} before the first FROM")
@@ -148,13 +164,23 @@ def image_steps(path: Path = DOCKERFILE) -> ImageSteps:
         if any(p.startswith("--") for p in parts):
             raise DockerfileError(f"build-stage COPY with flags is not replayed: {instruction}")
         copies.append((parts[:-1], parts[-1]))
-    installs = [
-        shlex.split(i.args) for i in build.all("RUN") if re.search(r"\bpip install\b", i.args)
+    # Each RUN is split into its `&&`-joined commands. The one `pip install` with extras is the
+    # install the tests replay (with the whole tree in the context it installs the server too);
+    # besides it only a `--no-deps` reinstall of the project itself is allowed.
+    commands = [
+        command
+        for instruction in build.all("RUN")
+        for command in _split_commands(shlex.split(instruction.args))
+        if "pip" in Path(command[0]).name and command[1:2] == ["install"]
     ]
-    if len(installs) != 1:
-        raise DockerfileError(f"expected exactly one pip install RUN, found {len(installs)}")
-    argv = installs[0]
-    pip_args = argv[argv.index("install") + 1 :]
+    with_extras = [c for c in commands if any(arg.startswith(".[") for arg in c)]
+    others = [c for c in commands if c not in with_extras]
+    if len(with_extras) != 1:
+        raise DockerfileError(f"expected one pip install of .[extras], found {with_extras}")
+    for command in others:
+        if "--no-deps" not in command or command[-1] != ".":
+            raise DockerfileError(f"unexpected pip install in the build stage: {command}")
+    pip_args = with_extras[0][2:]
     healthcheck = runtime.last("HEALTHCHECK").args
     cmd_at = healthcheck.find("CMD ")
     if cmd_at < 0:
@@ -167,6 +193,16 @@ def image_steps(path: Path = DOCKERFILE) -> ImageSteps:
         healthcheck=Instruction("CMD", healthcheck[cmd_at + 4 :].strip()).exec_form(),
         user=runtime.last("USER").args,
     )
+
+
+def _split_commands(argv: list[str]) -> list[list[str]]:
+    commands: list[list[str]] = [[]]
+    for arg in argv:
+        if arg == "&&":
+            commands.append([])
+        else:
+            commands[-1].append(arg)
+    return [command for command in commands if command]
 
 
 def dockerignore_rules(path: Path = DOCKERIGNORE) -> list[str]:

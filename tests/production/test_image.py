@@ -29,6 +29,7 @@ from tests.production.dockerfile import (
     REPO_ROOT,
     ImageSteps,
     dockerignore_rules,
+    global_args,
     image_steps,
     parse,
 )
@@ -91,10 +92,14 @@ def test_checkov_dockerfile_checks_all_pass(checkov_report: dict[str, Any]) -> N
         f"{c['check_id']} {c['check_name']}" for c in checkov_report["results"]["failed_checks"]
     ]
     assert failed == []
-    assert summary["failed"] == 0 and summary["skipped"] == 0 and summary["parsing_errors"] == 0
+    # One skip, on purpose: checkov cannot resolve `FROM ${BASE_IMAGE}` and so cannot see that
+    # the default base carries a version tag (CKV_DOCKER_7); the build-argument test checks it.
+    skipped = [c["check_id"] for c in checkov_report["results"]["skipped_checks"]]
+    assert skipped == ["CKV_DOCKER_7"] * len(skipped) and skipped, skipped
+    assert summary["failed"] == 0 and summary["parsing_errors"] == 0
     passed = {c["check_id"] for c in checkov_report["results"]["passed_checks"]}
     # The image-level policies that matter most must have been evaluated, not just absent.
-    for check in ("CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_7", "CKV_DOCKER_8", "CKV_DOCKER_11"):
+    for check in ("CKV_DOCKER_2", "CKV_DOCKER_3", "CKV_DOCKER_8", "CKV_DOCKER_11"):
         assert check in passed, check
 
 
@@ -112,6 +117,18 @@ def test_multi_stage_on_slim_python_311_and_runtime_gets_only_the_venv() -> None
     # Nothing is installed into the runtime stage: no pip, no apt, no compiler.
     for run in runtime.all("RUN"):
         assert not re.search(r"\b(pip|apt-get|apt|gcc)\b", run.args), run.args
+
+
+def test_the_base_image_is_a_build_argument_for_mirrors_and_air_gaps() -> None:
+    # Teams behind a mirror pass --build-arg BASE_IMAGE=...; `make image-base` builds a
+    # stand-in from Debian packages. Every stage starts from that one argument.
+    default = global_args().get("BASE_IMAGE", "")
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim-\w+", default), default  # a tag, not latest
+    assert all(
+        line.split()[1] == "${BASE_IMAGE}"
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.upper().startswith("FROM ")
+    )
 
 
 def test_runs_as_a_fixed_non_root_user(steps: ImageSteps) -> None:
