@@ -99,7 +99,12 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
 
 
 def connect(**kwargs: Any) -> PipelinedConnection:
-    return PipelinedConnection(**kwargs)
+    try:
+        return PipelinedConnection(**kwargs)
+    except OSError as exc:
+        # pg8000 lets a failed TLS handshake (ssl.SSLError) escape as it is, and SQLAlchemy
+        # only wraps DBAPI errors: as a DBAPI error it becomes a 503, not a 500.
+        raise pg8000.InterfaceError("TLS handshake failed") from exc
 
 
 def __getattr__(name: str) -> Any:
