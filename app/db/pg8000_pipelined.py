@@ -22,6 +22,7 @@ COPY (a `stream`) and mapping parameters keep pg8000's own path.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -98,6 +99,9 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         return context
 
 
+_SERVER_REFUSES_TLS = "Server refuses SSL"  # pg8000's words when sslmode requires TLS
+
+
 def connect(**kwargs: Any) -> PipelinedConnection:
     try:
         return PipelinedConnection(**kwargs)
@@ -105,6 +109,11 @@ def connect(**kwargs: Any) -> PipelinedConnection:
         # pg8000 lets a failed TLS handshake (ssl.SSLError) escape as it is, and SQLAlchemy
         # only wraps DBAPI errors: as a DBAPI error it becomes a 503, not a 500.
         raise pg8000.InterfaceError("TLS handshake failed") from exc
+    except pg8000.InterfaceError as exc:
+        if str(exc) != _SERVER_REFUSES_TLS:
+            raise
+        # Chained to an SSLError so that app.db.failures tells it from a network failure.
+        raise pg8000.InterfaceError("server refuses TLS") from ssl.SSLError(_SERVER_REFUSES_TLS)
 
 
 def __getattr__(name: str) -> Any:
