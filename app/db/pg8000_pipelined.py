@@ -82,6 +82,16 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
     def cursor(self) -> PipelinedCursor:
         return PipelinedCursor(self)
 
+    def handle_messages(self, context: Any) -> None:
+        # pg8000 reads a reply's first bytes outside its own `except OSError`, so a socket
+        # timeout (a database that stopped answering) escaped as a bare TimeoutError, which
+        # SQLAlchemy does not wrap: a 500. As pg8000's "network error" it is a DBAPI error,
+        # and SQLAlchemy's pg8000 dialect takes that text as a disconnect (pool invalidated).
+        try:
+            super().handle_messages(context)
+        except OSError as exc:
+            raise pg8000.InterfaceError("network error") from exc
+
     def execute_unnamed(
         self, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
     ) -> Any:
@@ -106,9 +116,9 @@ def connect(**kwargs: Any) -> PipelinedConnection:
     try:
         return PipelinedConnection(**kwargs)
     except OSError as exc:
-        # pg8000 lets a failed TLS handshake (ssl.SSLError) escape as it is, and SQLAlchemy
-        # only wraps DBAPI errors: as a DBAPI error it becomes a 503, not a 500.
-        raise pg8000.InterfaceError("TLS handshake failed") from exc
+        # pg8000 lets a failed TLS handshake (ssl.SSLError) or a timeout while asking for TLS
+        # escape as it is, and SQLAlchemy only wraps DBAPI errors: as one it is a 503.
+        raise pg8000.InterfaceError("network error") from exc
     except pg8000.InterfaceError as exc:
         if str(exc) != _SERVER_REFUSES_TLS:
             raise

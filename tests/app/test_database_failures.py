@@ -12,10 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from app.db import pg_options
 from app.db.engine import build_engine
-from app.db.failures import REASON_LOGIN, REASON_NO_DATABASE
+from app.db.failures import REASON_LOGIN, REASON_NO_ANSWER, REASON_NO_DATABASE, describe
 from app.db.migrate import ERR_MIGRATION_LOCKED, MIGRATION_LOCK_ID, run_migrations
 from app.errors import ConfigError, UnavailableError
 from app.http_errors import ERR_DATABASE_DOWN, ERR_DATABASE_SLOW
@@ -197,3 +198,28 @@ def test_migrate_waits_for_another_migrator_then_gives_up_in_one_line(
     lock.close()
     assert run_migrations(engine, lock_timeout_s=0.5) == "0001"
     engine.dispose()
+
+
+def test_a_database_that_stops_answering_is_a_503_not_a_bare_socket_timeout(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # The socket timeout (statement timeout + margin) fires when the server itself does not
+    # cancel: here the session lifts its own statement_timeout. pg8000 raised the first
+    # read's TimeoutError bare, which SQLAlchemy does not wrap: a 500 with a traceback.
+    settings = Settings(
+        OPSML_TRACKING_URI=postgres_url,
+        OPSML_STORAGE_URI=str(tmp_path / "s"),
+        OPSML_DB_STATEMENT_TIMEOUT=0.5,
+    )
+    engine = build_engine(settings)
+    with engine.connect() as connection:
+        connection.execute(text("SET statement_timeout = 0"))
+        started = time.monotonic()
+        with pytest.raises(DBAPIError) as caught:
+            connection.execute(text("SELECT pg_sleep(30)"))
+        assert caught.value.connection_invalidated
+        assert time.monotonic() - started < 10
+    with engine.connect() as connection:  # the pool recovers
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+    engine.dispose()
+    assert describe(caught.value).reason == REASON_NO_ANSWER

@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from app.http_errors import ERR_DATABASE_DOWN
+from app.http_errors import ERR_DATABASE_DOWN, ERR_DATABASE_SLOW
 from app.storage.store import ERR_STORAGE_DOWN
 from tests.production.conftest import MAIN_BIN, Launch, migrate
 from tests.production.pgcluster import ThrowawayCluster
@@ -269,3 +269,73 @@ def _connections_to(pid: int, port: int) -> int:
     return sum(
         1 for c in connections if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED"
     )
+
+
+def test_a_frozen_database_gives_503s_in_bounded_time_and_keeps_connections(
+    launch: Launch, pg_cluster: ThrowawayCluster, pg_fault_url: str, tmp_path: Path
+) -> None:
+    # SIGSTOP on the postmaster and every backend: sockets stay open and nothing answers,
+    # as with a frozen VM or a network that drops packets. pg8000's socket timeout used to
+    # be 5 s for every read and turned into 500s with reset connections.
+    migrate(MAIN_BIN, pg_fault_url)
+    statement_timeout_s = 2
+    server = launch(
+        {
+            "OPSML_TRACKING_URI": pg_fault_url,
+            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "WEB_CONCURRENCY": "1",
+            "OPSML_DB_STATEMENT_TIMEOUT": str(statement_timeout_s),
+            "OPSML_DB_CONNECT_TIMEOUT": "2",
+            "OPSML_POOL_SIZE": "2",
+            "OPSML_MAX_OVERFLOW": "0",
+            "OPSML_POOL_TIMEOUT": "3",
+        },
+        ready_path="/readyz",
+    )
+    body = {"registry_type": "data", "name": "fault"}
+    # Keep-alive clients, each with pooled connections open before the freeze.
+    clients = [httpx.Client(base_url=server.url, timeout=60) for _ in range(4)]
+    for http in clients:
+        assert http.post("/opsml/cards/list", json=body).status_code == 200
+    bound_s = statement_timeout_s + 5 + 3 + 5  # read timeout, pool wait, slack
+    results: list[tuple[int, str, float]] = []
+
+    def call(http: httpx.Client) -> None:
+        for path, payload in (
+            ("/opsml/cards/list", body),
+            ("/opsml/cards/version", {**body, "repository": "ops", "version_type": "patch"}),
+        ):
+            started = time.monotonic()
+            response = http.post(path, json=payload)
+            results.append((response.status_code, response.text, time.monotonic() - started))
+
+    pg_cluster.freeze()
+    try:
+        threads = [threading.Thread(target=call, args=(http,)) for http in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        ready = httpx.get(f"{server.url}/readyz", timeout=60)
+    finally:
+        pg_cluster.thaw()
+    assert len(results) == 2 * len(clients), results  # every request answered, none reset
+    for status, text, elapsed in results:
+        assert status == 503, text
+        assert text in (
+            f'{{"detail":"{ERR_DATABASE_SLOW}"}}',
+            f'{{"detail":"{ERR_DATABASE_DOWN}"}}',
+        )
+        assert elapsed < bound_s
+    assert ready.status_code == 503
+    server.wait_until("/readyz", 200, 30)
+    # The same keep-alive connections carry on once the database is back.
+    for http in clients:
+        _until(
+            lambda http=http: http.post("/opsml/cards/list", json=body).status_code == 200,
+            30,
+            "reads succeeding again",
+        )
+        http.close()
+    log = server.log_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
