@@ -6,6 +6,8 @@ one); the storage fault uses a moto S3 server on a port the test controls.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import threading
@@ -339,3 +341,56 @@ def test_a_frozen_database_gives_503s_in_bounded_time_and_keeps_connections(
         http.close()
     log = server.log_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_every_log_line_is_one_json_object_without_values_or_secrets(
+    launch: Launch, pg_cluster: ThrowawayCluster, pg_fault_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.production.failing_app import SECRET_VALUE, UNHANDLED_ROUTE
+
+    password = "pw-7c1x-never-logged"  # the throwaway cluster trusts any password
+    url = make_url(pg_fault_url).set(password=password).render_as_string(hide_password=False)
+    migrate(MAIN_BIN, url)
+    server = launch(
+        {
+            "OPSML_TRACKING_URI": url,
+            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "WEB_CONCURRENCY": "1",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        },
+        ready_path="/readyz",
+        app_spec="tests.production.failing_app:run_app()",
+    )
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        # Starlette's unhandled-exception path, a chained database error inside. uvicorn
+        # closes the connection after an unhandled error, so a client of its own; the 500 may
+        # or may not reach it first.
+        with contextlib.suppress(httpx.TransportError):
+            assert httpx.get(server.url + UNHANDLED_ROUTE, timeout=30).status_code == 500
+        # Handled database errors whose statements carry request values.
+        too_long = {
+            "registry_type": "data",
+            "card": {"uid": "u" * 80, "name": SECRET_VALUE, "repository": "r", "version": "1.0.0"},
+        }
+        assert http.post("/opsml/cards/create", json=too_long).status_code == 400
+        # The database going away under a worker: connection errors and pool resets.
+        pg_cluster.stop("immediate")
+        assert http.post("/opsml/cards/list", json={"registry_type": "data"}).status_code == 503
+        pg_cluster.start()
+        server.wait_until("/readyz", 200, 30)
+    server.stop()  # gunicorn's own shutdown lines too
+    lines = server.log_text().splitlines()
+    assert len(lines) > 10
+    records = []
+    for line in lines:
+        record = json.loads(line)  # every line, gunicorn's and uvicorn's included
+        assert isinstance(record, dict), line
+        records.append(record)
+    text = server.log_text()
+    assert SECRET_VALUE not in text and password not in text and "SELECT" not in text
+    [unhandled] = [r for r in records if r["msg"] == "Exception in ASGI application"]
+    assert (unhandled["error"], unhandled["error_cause"]) == ("RuntimeError", "ProgrammingError")
+    assert unhandled["sqlstate"] == "22P02"
+    assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["msg"] for r in records)
