@@ -101,6 +101,8 @@ ERR_URI_SYNTAX = (
     "postgresql://user:password@host:5432/db; percent-encode @ : / ? # in the password)"
 )
 
+ERR_SQLITE_OPTION = "OPSML_TRACKING_URI: unknown option '{option}'; a sqlite:/// URI takes none"
+
 _ALIASES = {name: field.validation_alias for name, field in Settings.model_fields.items()}
 
 
@@ -139,6 +141,10 @@ def parse_tracking_uri(raw: str) -> URL:
         parse_options(url.query)
         return url.set(drivername="postgresql+pg8000")
     if backend == "sqlite":
+        if url.query:
+            # pysqlite ignores most of them with a warning, and fails later on others.
+            option = next(iter(url.query))[:64]
+            raise ConfigError(ERR_SQLITE_OPTION.format(option=option))
         return url
     raise ConfigError(
         f"OPSML_TRACKING_URI scheme '{url.drivername}' is not supported; use sqlite:/// or "

@@ -21,7 +21,14 @@ from app.db.migrate import ERR_MIGRATION_LOCKED, MIGRATION_LOCK_ID, run_migratio
 from app.errors import ConfigError, UnavailableError
 from app.http_errors import ERR_DATABASE_DOWN, ERR_DATABASE_SLOW
 from app.main import create_app
-from app.settings import ERR_URI_HOST, ERR_URI_PORT, ERR_URI_SYNTAX, Settings, load_settings
+from app.settings import (
+    ERR_SQLITE_OPTION,
+    ERR_URI_HOST,
+    ERR_URI_PORT,
+    ERR_URI_SYNTAX,
+    Settings,
+    load_settings,
+)
 
 SECRET = "s3cr3t-pa55"
 
@@ -139,6 +146,8 @@ def _run_migrate(url: str, **env: str) -> subprocess.CompletedProcess[str]:
             f"postgresql://opsml:{SECRET}@db/opsml?sslkey=/k.pem",
             pg_options.ERR_SSLKEY_ALONE,
         ),
+        ("sqlite:///opsml.db?timeout=abc", ERR_SQLITE_OPTION.format(option="timeout")),
+        ("sqlite:///opsml.db?sslmode=require", ERR_SQLITE_OPTION.format(option="sslmode")),
     ],
 )
 def test_a_bad_tracking_uri_stops_start_up_with_one_line(
