@@ -23,11 +23,11 @@ from app.settings import sqlite_file
 VERSION_TABLE = "opsml_server_alembic_version"
 # The newest revision in app/db/migrations/versions; a test keeps the two in step. Comparing
 # against a constant keeps Alembic out of the start-up path when nothing needs migrating.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 # Every revision this code knows, oldest first. A revision outside this list was written by a
 # newer release (a rolling upgrade migrated before this pod was replaced): still compatible,
 # since migrations only add.
-KNOWN_REVISIONS = ("0001",)
+KNOWN_REVISIONS = ("0001", "0002")
 # Arbitrary but fixed key for pg_advisory_xact_lock.
 MIGRATION_LOCK_ID = 0x0F5D_2024
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from app.db import pg_options
 from app.db.engine import build_engine
 from app.db.failures import REASON_LOGIN, REASON_NO_ANSWER, REASON_NO_DATABASE, describe
-from app.db.migrate import ERR_MIGRATION_LOCKED, MIGRATION_LOCK_ID, run_migrations
+from app.db.migrate import ERR_MIGRATION_LOCKED, MIGRATION_LOCK_ID, SCHEMA_HEAD, run_migrations
 from app.errors import ConfigError, UnavailableError
 from app.http_errors import ERR_DATABASE_DOWN, ERR_DATABASE_SLOW
 from app.main import create_app
@@ -205,7 +205,7 @@ def test_migrate_waits_for_another_migrator_then_gives_up_in_one_line(
         run_migrations(engine, lock_timeout_s=0.5)
     assert caught.value.message == ERR_MIGRATION_LOCKED
     lock.close()
-    assert run_migrations(engine, lock_timeout_s=0.5) == "0001"
+    assert run_migrations(engine, lock_timeout_s=0.5) == SCHEMA_HEAD
     engine.dispose()
 
 

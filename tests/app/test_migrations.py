@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.db.engine import build_engine
 from app.db.migrate import SCHEMA_HEAD, VERSION_TABLE, current_revision, run_migrations
+from app.db.tables import VersionClaim
 from app.main import create_app
 from app.settings import Settings
 from tests.support.postgres import fresh_postgres_database
@@ -392,3 +393,54 @@ def test_cards_without_optional_json_fields_are_stored(
         "/opsml/cards/list", json={"registry_type": registry, "uid": record["uid"]}
     ).json()["cards"]
     assert [card["uid"] for card in listed] == [record["uid"]]
+
+
+def test_a_database_created_with_not_null_json_columns_is_repaired_in_place(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # What this server created under SQLAlchemy 2.1 before the fix: the reference tables with
+    # `tags` and the JSON link columns NOT NULL, at our revision 0001.
+    drifted = REFERENCE_DDL
+    for column in ("tags", "datacard_uids", "modelcard_uids", "runcard_uids", "artifact_uris"):
+        drifted = drifted.replace(f"\t{column} JSON, ", f"\t{column} JSON NOT NULL, ")
+    assert drifted.count("NOT NULL") > REFERENCE_DDL.count("NOT NULL") + 6
+    if not empty_database_url.startswith("sqlite"):
+        drifted = _postgres_ddl(drifted)
+    engine = create_engine(empty_database_url)
+    with engine.begin() as connection:
+        for statement in drifted.split(";"):
+            if "CREATE" in statement:
+                connection.exec_driver_sql(statement)
+        for table, row in REFERENCE_ROWS:
+            columns, values = ", ".join(row), ", ".join(f":{key}" for key in row)
+            connection.execute(text(f'INSERT INTO "{table}" ({columns}) VALUES ({values})'), row)
+        VersionClaim.__table__.create(connection)
+        connection.execute(text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32))"))
+        connection.execute(text(f"INSERT INTO {VERSION_TABLE} VALUES ('0001')"))
+    engine.dispose()
+    settings = Settings(
+        OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path / "s")
+    )
+    engine = build_engine(settings)
+    assert run_migrations(engine) == SCHEMA_HEAD
+    with engine.connect() as connection:
+        for table, row in REFERENCE_ROWS:
+            key = "project_id" if table == "OPSML_PROJECT_REGISTRY" else "uid"
+            stored = connection.execute(
+                text(f'SELECT count(*) FROM "{table}" WHERE {key} = :k'), {"k": row[key]}
+            ).scalar()
+            assert stored == 1, table
+    engine.dispose()
+    with fresh_postgres_database("opsml_ref_ddl") as reference_pg:
+        reference = reference_pg
+        if empty_database_url.startswith("sqlite"):
+            reference = f"sqlite:///{tmp_path / 'reference.db'}"
+        _seed_reference_database(reference)
+        assert _columns(empty_database_url) == _columns(reference)
+    from tests.app.helpers import card_record
+
+    record = card_record("after-repair", "repo", "1.0.0")
+    del record["tags"]
+    with TestClient(create_app(settings, login=False)) as client:
+        created = client.post("/opsml/cards/create", json={"card": record, "registry_type": "run"})
+        assert created.status_code == 200, created.text

@@ -122,7 +122,9 @@ def test_migrate_logs_alembic_as_json_lines(tmp_path) -> None:
         check=True,
     )
     *logged, last = proc.stdout.splitlines()
-    assert last == "opsml-server: database schema at revision 0001"
+    from app.db.migrate import SCHEMA_HEAD
+
+    assert last == f"opsml-server: database schema at revision {SCHEMA_HEAD}"
     records = [json.loads(line) for line in logged]
     assert any(r["logger"].startswith("alembic") for r in records), proc.stdout
     assert proc.stderr == ""
