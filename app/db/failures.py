@@ -8,6 +8,7 @@ the logs all describe a failure through `describe()`.
 from __future__ import annotations
 
 import socket
+import sqlite3
 import ssl
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,8 +40,11 @@ REASON_TLS_OTHER = "TLS failed (check sslmode and the server's TLS setup)"
 REASON_BUSY = "the database has no free connections or resources"
 REASON_POOL = "no database connection became free within OPSML_POOL_TIMEOUT"
 REASON_DOWN = "the database cannot be reached"
+REASON_LOCKED = "another process held the SQLite database's write lock for too long"
 REASON_DATA = "the database cannot store a value of the request"
 REASON_OTHER = "the database refused the statement"
+
+_LOCKED = "database is locked"  # sqlite3's fixed text for SQLITE_BUSY
 
 # SQLSTATE -> reason, for the codes that make a request a 503 (server side, not the request).
 _UNAVAILABLE = {
@@ -96,6 +100,9 @@ def describe(exc: BaseException) -> Failure:
         return Failure(Kind.UNAVAILABLE, REASON_TLS_OTHER)
     if any(isinstance(c, socket.timeout | TimeoutError) for c in causes):
         return Failure(Kind.UNAVAILABLE, REASON_NO_ANSWER, slow=True)
+    if any(isinstance(c, sqlite3.OperationalError) and _LOCKED in str(c) for c in causes):
+        # SQLite's busy timeout ran out: another process held the write lock.
+        return Failure(Kind.UNAVAILABLE, REASON_LOCKED, slow=True)
     if _connection_lost(exc, causes):
         return Failure(Kind.UNAVAILABLE, REASON_DOWN, code)
     return Failure(Kind.OTHER, REASON_OTHER, code)

@@ -232,3 +232,41 @@ def test_a_database_that_stops_answering_is_a_503_not_a_bare_socket_timeout(
         assert connection.execute(text("SELECT 1")).scalar() == 1
     engine.dispose()
     assert describe(caught.value).reason == REASON_NO_ANSWER
+
+
+def test_a_sqlite_write_lock_held_too_long_is_a_503_saying_so(tmp_path: Path) -> None:
+    import sqlite3
+
+    from app.db.failures import REASON_LOCKED
+    from app.http_errors import install_error_handlers
+
+    path = tmp_path / "opsml.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as another worker's long write
+    # A busy timeout of zero stands in for the server's 30 s running out.
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/write")
+    def write() -> None:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (1)"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/write")
+    holder.close()
+    engine.dispose()
+    assert (response.status_code, response.json()) == (503, {"detail": ERR_DATABASE_SLOW})
+    with pytest.raises(DBAPIError) as caught:
+        second = sqlite3.connect(path, isolation_level=None)
+        second.execute("BEGIN IMMEDIATE")
+        engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (1)"))
+    second.close()
+    engine.dispose()
+    assert describe(caught.value).reason == REASON_LOCKED
