@@ -57,18 +57,35 @@ def _build_and_run(host: str, port: int, login: bool) -> int:
 
 
 def _migrate() -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from app.db.engine import build_engine
+    from app.db.failures import describe
     from app.db.migrate import run_migrations
+    from app.errors import UnavailableError
+    from app.observability import configure_logging
     from app.settings import load_settings
 
+    configure_logging()  # Alembic's own log lines, as JSON like the server's
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"opsml-server: configuration error: {exc.message}", file=sys.stderr)
         return 2
-    engine = build_engine(settings)
+    # Migration statements (an index on a large table) may outlast a request's limit.
+    engine = build_engine(settings, statement_timeout_s=settings.migrate_timeout)
     try:
-        revision = run_migrations(engine)
+        revision = run_migrations(engine, lock_timeout_s=settings.migrate_timeout)
+    except UnavailableError as exc:
+        print(f"opsml-server: migration failed: {exc.message}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        # One line, never the driver's text: it can quote the URI, SQL or values.
+        print(
+            f"opsml-server: migration failed: {describe(exc).reason} ({type(exc).__name__})",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         engine.dispose()
     print(f"opsml-server: database schema at revision {revision}")

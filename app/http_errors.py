@@ -1,7 +1,8 @@
 """The one place where errors become HTTP responses.
 
-Domain errors (`app.errors`) map to their status codes; database errors are sorted into
-"unreachable" (503), "bad value" (400) and the rest (500); request validation becomes 422 with
+Domain errors (`app.errors`) map to their status codes; database errors are sorted by
+`app.db.failures` into "unavailable" (503: down, slow, refusing our login), "bad value" (400)
+and the rest (500); request validation becomes 422 with
 a short message. Logs carry exception class names only: driver messages can quote SQL,
 parameters or connection strings.
 """
@@ -13,15 +14,17 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app import errors
+from app.db.failures import Kind, describe
 from app.storage.upload import UploadTooLargeError
 
 log = logging.getLogger("opsml_server")
 
 ERR_DATABASE_DOWN = "The database is unreachable right now; try again shortly"
+ERR_DATABASE_SLOW = "The database took too long to answer; try again shortly"
 ERR_DATABASE = "The database refused the request"
 ERR_DATABASE_DATA = (
     "The database cannot store a value of this request (e.g. a NUL character, invalid text "
@@ -50,43 +53,24 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=_status_for(exc))
 
 
-# SQLSTATEs that mean "the server is going away or not up yet", not "your query is wrong":
-# class 08 (connection exception), admin/crash shutdown and "cannot connect now" (57P01-03).
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    # pg8000 puts the server's error fields in args[0] as a dict; "C" is the SQLSTATE.
-    args = getattr(exc.orig, "args", ())
-    if args and isinstance(args[0], dict):
-        code = args[0].get("C")
-        return code if isinstance(code, str) else None
-    return None
-
-
-def _database_unreachable(exc: Exception) -> bool:
-    if isinstance(exc, OperationalError | PoolTimeoutError):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    # pg8000 reports a refused or dropped connection as an InterfaceError.
-    if exc.connection_invalidated or isinstance(exc, InterfaceError):
-        return True
-    code = _sqlstate(exc)
-    return code is not None and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES)
-
-
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    # Driver messages can quote SQL and parameters: only the class name is logged.
-    unreachable = _database_unreachable(exc)
+    # Driver messages can quote SQL and parameters: only classes and the SQLSTATE are logged.
+    failure = describe(exc)
     log.warning(
         "database error",
-        extra={"fields": {"error": type(exc).__name__, "unreachable": unreachable}},
+        extra={
+            "fields": {
+                "error": type(exc).__name__,
+                "sqlstate": failure.sqlstate,
+                "reason": failure.reason,
+                "unreachable": failure.kind is Kind.UNAVAILABLE,
+            }
+        },
     )
-    if unreachable:
-        return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)
-    code = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
-    if code is not None and code.startswith("22"):
+    if failure.kind is Kind.UNAVAILABLE:
+        detail = ERR_DATABASE_SLOW if failure.slow else ERR_DATABASE_DOWN
+        return JSONResponse({"detail": detail}, status_code=503)
+    if failure.kind is Kind.BAD_VALUE:
         # SQLSTATE class 22 is "data exception": the value sent, not the server, is at fault.
         return JSONResponse({"detail": ERR_DATABASE_DATA}, status_code=400)
     return JSONResponse({"detail": ERR_DATABASE}, status_code=500)
@@ -107,8 +91,13 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _connection_error(_: Request, exc: Exception) -> JSONResponse:
     # Storage errors are wrapped in UnavailableError by the store, so a bare socket error
     # here comes from the database driver (pg8000 can raise one while connecting).
-    log.warning("database connection error", extra={"fields": {"error": type(exc).__name__}})
-    return JSONResponse({"detail": ERR_DATABASE_DOWN}, status_code=503)
+    failure = describe(exc)
+    log.warning(
+        "database connection error",
+        extra={"fields": {"error": type(exc).__name__, "reason": failure.reason}},
+    )
+    detail = ERR_DATABASE_SLOW if failure.slow else ERR_DATABASE_DOWN
+    return JSONResponse({"detail": detail}, status_code=503)
 
 
 def _driver_errors() -> tuple[type[Exception], ...]:

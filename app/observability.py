@@ -30,17 +30,53 @@ LATENCY = Histogram(
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, for ours and every library's logger (uvicorn, gunicorn,
+    SQLAlchemy, Alembic).
+
+    No traceback, and no exception text: a database error's text carries its SQL and the
+    request's values as parameters (chained errors repeat them), a connection error can carry
+    the URI. An exception is logged as its class, its cause's class and, for a database
+    error, the SQLSTATE; ours (`OpsmlServerError`) add their message, written to be shown.
+    """
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _message(record).strip(),
         }
         payload.update(getattr(record, "fields", {}))
-        if record.exc_info and record.exc_info[0] is not None:
-            payload["error"] = record.exc_info[0].__name__
+        if record.exc_info and record.exc_info[1] is not None:
+            payload.update(_error_fields(record.exc_info[1]))
         return json.dumps(payload, default=str)
+
+
+def _message(record: logging.LogRecord) -> str:
+    # Exceptions passed as %-arguments ("Error while closing socket %s") become class names.
+    args = record.args
+    if isinstance(args, tuple) and any(isinstance(a, BaseException) for a in args):
+        args = tuple(type(a).__name__ if isinstance(a, BaseException) else a for a in args)
+    try:
+        return str(record.msg) % args if args else str(record.msg)
+    except (TypeError, ValueError):
+        return str(record.msg)
+
+
+def _error_fields(exc: BaseException) -> dict[str, Any]:
+    from app.db.failures import sqlstate
+    from app.errors import OpsmlServerError
+
+    fields: dict[str, Any] = {"error": type(exc).__name__}
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        fields["error_cause"] = type(cause).__name__
+    code = sqlstate(exc) or (sqlstate(cause) if cause is not None else None)
+    if code is not None:
+        fields["sqlstate"] = code
+    if isinstance(exc, OpsmlServerError):
+        fields["error_message"] = exc.message
+    return fields
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -49,6 +85,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python's warnings print their source line to stderr; as records they are JSON too.
+    logging.captureWarnings(True)
     # uvicorn's own access log would duplicate ours and prints query strings.
     logging.getLogger("uvicorn.access").disabled = True
 

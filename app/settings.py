@@ -7,6 +7,7 @@ the environment mapping explicitly so that it can be tested without touching `os
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.db.pg_options import parse_options
 from app.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "sqlite:///opsml_data/opsml.db"
@@ -51,6 +53,19 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1)] = Field(
         default=50 * 1024**3, validation_alias="OPSML_MAX_UPLOAD_BYTES"
     )
+    # Seconds. A request's statements must end before the client's 30 s read timeout.
+    db_connect_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=5, validation_alias="OPSML_DB_CONNECT_TIMEOUT"
+    )
+    db_statement_timeout: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=20, validation_alias="OPSML_DB_STATEMENT_TIMEOUT"
+    )
+    pool_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=10, validation_alias="OPSML_POOL_TIMEOUT"
+    )
+    migrate_timeout: Annotated[float, Field(gt=0, le=86400)] = Field(
+        default=600, validation_alias="OPSML_MIGRATE_TIMEOUT"
+    )
 
     @field_validator("app_env", mode="before")
     @classmethod
@@ -73,6 +88,21 @@ class Settings(BaseSettings):
         return self.database_url.get_backend_name() == "sqlite"
 
 
+# A host name, an IPv4 address or an IPv6 literal (SQLAlchemy strips its brackets).
+_HOST = re.compile(r"[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?")
+
+ERR_URI_HOST = (
+    "OPSML_TRACKING_URI has an invalid host; if the user name or password contains one of "
+    "@ : / ? # [ ] %, percent-encode it (for example @ as %40)"
+)
+ERR_URI_PORT = "OPSML_TRACKING_URI has an invalid port (expected 1-65535)"
+ERR_URI_SYNTAX = (
+    "OPSML_TRACKING_URI is not a database URL (expected sqlite:///path.db or "
+    "postgresql://user:password@host:5432/db; percent-encode @ : / ? # in the password)"
+)
+
+ERR_SQLITE_OPTION = "OPSML_TRACKING_URI: unknown option '{option}'; a sqlite:/// URI takes none"
+
 _ALIASES = {name: field.validation_alias for name, field in Settings.model_fields.items()}
 
 
@@ -92,11 +122,9 @@ def parse_tracking_uri(raw: str) -> URL:
         value = f"sqlite:///{value}"
     try:
         url = make_url(value)
-    except (ArgumentError, ValueError) as exc:
-        raise ConfigError(
-            "OPSML_TRACKING_URI is not a database URL (expected sqlite:///path.db or "
-            "postgresql://user:password@host:5432/db)"
-        ) from exc
+    except (ArgumentError, ValueError):
+        # A non-numeric port lands here too; the exception text would quote the URI.
+        raise ConfigError(ERR_URI_SYNTAX) from None
     backend = url.get_backend_name()
     if backend in {"postgresql", "postgres"}:
         if url.drivername not in {"postgresql", "postgres", "postgresql+pg8000"}:
@@ -106,8 +134,17 @@ def parse_tracking_uri(raw: str) -> URL:
             )
         if not url.host or not url.database:
             raise ConfigError("OPSML_TRACKING_URI needs a host and a database name")
+        if not _HOST.fullmatch(url.host):
+            raise ConfigError(ERR_URI_HOST)
+        if url.port is not None and not 0 < url.port < 65536:
+            raise ConfigError(ERR_URI_PORT)
+        parse_options(url.query)
         return url.set(drivername="postgresql+pg8000")
     if backend == "sqlite":
+        if url.query:
+            # pysqlite ignores most of them with a warning, and fails later on others.
+            option = next(iter(url.query))[:64]
+            raise ConfigError(ERR_SQLITE_OPTION.format(option=option))
         return url
     raise ConfigError(
         f"OPSML_TRACKING_URI scheme '{url.drivername}' is not supported; use sqlite:/// or "
@@ -132,7 +169,9 @@ def load_settings() -> Settings:
         variable = _ALIASES.get(field, field)
         # `input` is deliberately left out of the message: it can be a secret.
         raise ConfigError(f"{variable}: {error['msg']}") from None
-    settings.database_url  # noqa: B018 - validate the URI now, not on first request
+    url = settings.database_url  # validate the URI now, not on first request
+    if url.get_backend_name() == "postgresql":
+        parse_options(url.query).connect_args()  # certificate files too
     return settings
 
 

@@ -12,30 +12,64 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.pg_options import parse_options
 from app.settings import Settings, sqlite_file
 
-# pg8000 waits this long for a connection; past it the request fails fast with a 503
-# instead of hanging until the client's 30 s read timeout.
-_CONNECT_TIMEOUT_S = 5
+# pg8000's socket timeout covers every read, not only connecting. Once connected, it is set to
+# the statement timeout plus this: Postgres cancels a slow statement itself (a clear 57014),
+# and the socket timeout is left for a database that does not answer at all (frozen host).
+_READ_TIMEOUT_MARGIN_S = 5
 # SQLite: how long a writer waits for the file lock held by another worker process.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def build_engine(settings: Settings) -> Engine:
+def build_engine(settings: Settings, *, statement_timeout_s: float | None = None) -> Engine:
+    """The write engine; `statement_timeout_s` overrides the setting (migrations)."""
     url = settings.database_url
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, settings)
-    return create_engine(
-        url,
+    return _postgres_engine(settings, statement_timeout_s)
+
+
+def _postgres_engine(
+    settings: Settings, statement_timeout_s: float | None, **engine_args: Any
+) -> Engine:
+    url = settings.database_url
+    limit = settings.db_statement_timeout if statement_timeout_s is None else statement_timeout_s
+    engine = create_engine(
+        # The query holds libpq-style options pg8000 does not take: they become arguments.
+        url.set(query={}),
         **_driver_args(url),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout,
         # No pre-ping: it costs a round trip on every request. After a database restart the
         # first request on a dead connection fails with a 503, and SQLAlchemy then drops the
         # whole pool, so the next ones reconnect.
         pool_recycle=1800,
-        connect_args={"timeout": _CONNECT_TIMEOUT_S},
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            **parse_options(url.query).connect_args(),
+        },
+        **engine_args,
     )
+    event.listen(engine, "connect", _statement_timeout(limit))
+    return engine
+
+
+def _statement_timeout(limit_s: float) -> Any:
+    def limit(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # Enforced by the server, per connection: one round trip per new connection only.
+        cursor.execute(f"SET statement_timeout = {max(1, round(limit_s * 1000))}")
+        cursor.close()
+        if not dbapi_connection.autocommit:
+            dbapi_connection.commit()  # a SET in a transaction that rolls back is undone
+        sock = getattr(dbapi_connection, "_usock", None)  # pg8000's socket
+        if sock is not None:
+            sock.settimeout(limit_s + _READ_TIMEOUT_MARGIN_S)
+
+    return limit
 
 
 def _driver_args(url: URL) -> dict[str, Any]:
@@ -100,15 +134,7 @@ def build_read_engine(settings: Settings, engine: Engine) -> Engine:
     """
     if engine.dialect.name != "postgresql":
         return engine
-    return create_engine(
-        settings.database_url,
-        **_driver_args(settings.database_url),
-        isolation_level="AUTOCOMMIT",
-        pool_size=settings.pool_size,
-        max_overflow=settings.max_overflow,
-        pool_recycle=1800,
-        connect_args={"timeout": _CONNECT_TIMEOUT_S},
-    )
+    return _postgres_engine(settings, None, isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

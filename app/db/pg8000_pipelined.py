@@ -22,6 +22,7 @@ COPY (a `stream`) and mapping parameters keep pg8000's own path.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -81,6 +82,16 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
     def cursor(self) -> PipelinedCursor:
         return PipelinedCursor(self)
 
+    def handle_messages(self, context: Any) -> None:
+        # pg8000 reads a reply's first bytes outside its own `except OSError`, so a socket
+        # timeout (a database that stopped answering) escaped as a bare TimeoutError, which
+        # SQLAlchemy does not wrap: a 500. As pg8000's "network error" it is a DBAPI error,
+        # and SQLAlchemy's pg8000 dialect takes that text as a disconnect (pool invalidated).
+        try:
+            super().handle_messages(context)
+        except OSError as exc:
+            raise pg8000.InterfaceError("network error") from exc
+
     def execute_unnamed(
         self, statement: str, vals: Any = (), oids: Any = (), stream: Any = None
     ) -> Any:
@@ -98,8 +109,21 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         return context
 
 
+_SERVER_REFUSES_TLS = "Server refuses SSL"  # pg8000's words when sslmode requires TLS
+
+
 def connect(**kwargs: Any) -> PipelinedConnection:
-    return PipelinedConnection(**kwargs)
+    try:
+        return PipelinedConnection(**kwargs)
+    except OSError as exc:
+        # pg8000 lets a failed TLS handshake (ssl.SSLError) or a timeout while asking for TLS
+        # escape as it is, and SQLAlchemy only wraps DBAPI errors: as one it is a 503.
+        raise pg8000.InterfaceError("network error") from exc
+    except pg8000.InterfaceError as exc:
+        if str(exc) != _SERVER_REFUSES_TLS:
+            raise
+        # Chained to an SSLError so that app.db.failures tells it from a network failure.
+        raise pg8000.InterfaceError("server refuses TLS") from ssl.SSLError(_SERVER_REFUSES_TLS)
 
 
 def __getattr__(name: str) -> Any:

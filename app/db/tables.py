@@ -22,6 +22,12 @@ class Base(DeclarativeBase):
     pass
 
 
+# Nullability is spelled out on every `Mapped[Any]` (JSON) column: SQLAlchemy 2.0 read `Any`
+# as nullable, 2.1 as NOT NULL, and 2.2.4's JSON columns accept NULL (a card created without
+# `tags` or `datacard_uids` must be stored, not refused).
+_SHARED = -1  # sort_order of the columns every card table shares
+
+
 class CardRecord(Base):
     """Columns every card registry shares; concrete tables below."""
 
@@ -34,15 +40,17 @@ class CardRecord(Base):
         name = f"ix_opsml_server_{cls.__tablename__.lower()}_name_repo"
         return (Index(name, "name", "repository"),)
 
-    uid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    date: Mapped[str | None] = mapped_column(String(32))
-    timestamp: Mapped[int | None] = mapped_column(BigInteger)
-    app_env: Mapped[str | None] = mapped_column(String(32))
-    name: Mapped[str | None] = mapped_column(String(128))
-    repository: Mapped[str | None] = mapped_column(String(128))
-    version: Mapped[str] = mapped_column(String(64), nullable=False)
-    contact: Mapped[str | None] = mapped_column(String(64))
-    tags: Mapped[Any] = mapped_column(JSON)
+    # The shared columns come first, as in 2.2.4: SQLAlchemy 2.1 would otherwise put a
+    # subclass's own columns before those of its abstract base.
+    uid: Mapped[str] = mapped_column(String(64), primary_key=True, sort_order=_SHARED)
+    date: Mapped[str | None] = mapped_column(String(32), sort_order=_SHARED)
+    timestamp: Mapped[int | None] = mapped_column(BigInteger, sort_order=_SHARED)
+    app_env: Mapped[str | None] = mapped_column(String(32), sort_order=_SHARED)
+    name: Mapped[str | None] = mapped_column(String(128), sort_order=_SHARED)
+    repository: Mapped[str | None] = mapped_column(String(128), sort_order=_SHARED)
+    version: Mapped[str] = mapped_column(String(64), nullable=False, sort_order=_SHARED)
+    contact: Mapped[str | None] = mapped_column(String(64), sort_order=_SHARED)
+    tags: Mapped[Any] = mapped_column(JSON, nullable=True, sort_order=_SHARED)
 
 
 class DataCardRecord(CardRecord):
@@ -71,11 +79,11 @@ class RunCardRecord(CardRecord):
     __tablename__ = "OPSML_RUN_REGISTRY"
     registry_type = "run"
 
-    datacard_uids: Mapped[Any] = mapped_column(JSON)
-    modelcard_uids: Mapped[Any] = mapped_column(JSON)
+    datacard_uids: Mapped[Any] = mapped_column(JSON, nullable=True)
+    modelcard_uids: Mapped[Any] = mapped_column(JSON, nullable=True)
     pipelinecard_uid: Mapped[str | None] = mapped_column(String(64))
     project: Mapped[str | None] = mapped_column(String(64))
-    artifact_uris: Mapped[Any] = mapped_column(JSON)
+    artifact_uris: Mapped[Any] = mapped_column(JSON, nullable=True)
 
 
 class PipelineCardRecord(CardRecord):
@@ -83,9 +91,9 @@ class PipelineCardRecord(CardRecord):
     registry_type = "pipeline"
 
     pipeline_code_uri: Mapped[str | None] = mapped_column(String(256))
-    datacard_uids: Mapped[Any] = mapped_column(JSON)
-    modelcard_uids: Mapped[Any] = mapped_column(JSON)
-    runcard_uids: Mapped[Any] = mapped_column(JSON)
+    datacard_uids: Mapped[Any] = mapped_column(JSON, nullable=True)
+    modelcard_uids: Mapped[Any] = mapped_column(JSON, nullable=True)
+    runcard_uids: Mapped[Any] = mapped_column(JSON, nullable=True)
 
 
 class AuditCardRecord(CardRecord):
@@ -93,9 +101,9 @@ class AuditCardRecord(CardRecord):
     registry_type = "audit"
 
     approved: Mapped[bool | None] = mapped_column(Boolean)
-    datacards: Mapped[Any] = mapped_column("datacard_uids", JSON)
-    modelcards: Mapped[Any] = mapped_column("modelcard_uids", JSON)
-    runcards: Mapped[Any] = mapped_column("runcard_uids", JSON)
+    datacards: Mapped[Any] = mapped_column("datacard_uids", JSON, nullable=True)
+    modelcards: Mapped[Any] = mapped_column("modelcard_uids", JSON, nullable=True)
+    runcards: Mapped[Any] = mapped_column("runcard_uids", JSON, nullable=True)
 
 
 class ProjectRecord(Base):

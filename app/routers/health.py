@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.db.failures import describe
 from app.db.migrate import schema_is_current
 from app.deps import EngineDep, StoreDep
 from app.errors import OpsmlServerError
@@ -33,7 +34,7 @@ def _check_database(engine: Any) -> str:
             "ok" if schema_is_current(engine) else "schema not migrated: run opsml-server migrate"
         )
     except Exception as exc:
-        return f"unreachable ({type(exc).__name__})"
+        return f"unreachable: {describe(exc).reason} ({type(exc).__name__})"
 
 
 def _check_storage(store: Any) -> str:

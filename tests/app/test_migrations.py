@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.db.engine import build_engine
 from app.db.migrate import SCHEMA_HEAD, VERSION_TABLE, current_revision, run_migrations
+from app.db.tables import VersionClaim
 from app.main import create_app
 from app.settings import Settings
 from tests.support.postgres import fresh_postgres_database
@@ -294,3 +295,152 @@ def test_a_new_sqlite_file_that_another_writer_holds_still_starts_in_wal(tmp_pat
         release.join()
         writer.close()
         engine.dispose()
+
+
+# Per column, in table order: name, declared type, NOT NULL, default. The reference's tables
+# only: ours adds the claims table and indexes, which the adoption test covers.
+Columns = dict[str, list[tuple[object, ...]]]
+REFERENCE_TABLES = (
+    "OPSML_DATA_REGISTRY",
+    "OPSML_MODEL_REGISTRY",
+    "OPSML_RUN_REGISTRY",
+    "OPSML_PIPELINE_REGISTRY",
+    "OPSML_PROJECT_REGISTRY",
+    "OPSML_AUDIT_REGISTRY",
+    "OPSML_RUN_METRICS",
+)
+
+
+def _columns(url: str) -> Columns:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            columns = {
+                table: [
+                    tuple(row[1:])  # name, type, notnull, default, pk
+                    for row in connection.exec_driver_sql(f'PRAGMA table_info("{table}")')
+                ]
+                for table in REFERENCE_TABLES
+            }
+        else:
+            columns = {
+                table: [
+                    tuple(row)
+                    for row in connection.execute(
+                        text(
+                            "SELECT column_name, data_type, character_maximum_length, "
+                            "is_nullable, column_default FROM information_schema.columns "
+                            "WHERE table_name = :t ORDER BY ordinal_position"
+                        ),
+                        {"t": table},
+                    )
+                ]
+                for table in REFERENCE_TABLES
+            }
+    engine.dispose()
+    return columns
+
+
+def test_a_new_database_has_exactly_the_reference_columns(empty_database_url: str) -> None:
+    # Types, nullability, defaults and order, against the reference's own DDL on the same
+    # database engine. SQLAlchemy 2.1 read `Mapped[Any]` as NOT NULL and put an abstract
+    # base's columns last; the pins allow both 2.0 and 2.1.
+    engine = build_engine(Settings(OPSML_TRACKING_URI=empty_database_url))
+    run_migrations(engine)
+    engine.dispose()
+    ours = _columns(empty_database_url)
+    with fresh_postgres_database("opsml_ref_ddl") as reference_pg:
+        reference = empty_database_url.replace(".db", "-reference.db")
+        if not empty_database_url.startswith("sqlite"):
+            reference = reference_pg
+        _seed_reference_database(reference)
+        assert ours == _columns(reference)
+    assert ours["OPSML_DATA_REGISTRY"][8][0] == "tags"
+
+
+def test_reference_fixture_is_what_the_reference_server_creates(tmp_path: Path) -> None:
+    # The DDL above is only as good as the fixture: build a database with the real opsml
+    # 2.2.4 server code (its own SQLAlchemy) and compare.
+    from tests.compat.venvs import ensure
+
+    python = ensure("reference").python
+    created = tmp_path / "reference.db"
+    program = (
+        "import sys; from sqlalchemy import create_engine; "
+        "from opsml.registry.sql.base.sql_schema import Base; "
+        "Base.metadata.create_all(create_engine(f'sqlite:///{sys.argv[1]}'))"
+    )
+    subprocess.run([str(python), "-c", program, str(created)], check=True, timeout=300)
+    seeded = tmp_path / "fixture.db"
+    _seed_reference_database(f"sqlite:///{seeded}")
+    assert _columns(f"sqlite:///{created}") == _columns(f"sqlite:///{seeded}")
+
+
+@pytest.mark.parametrize(
+    ("registry", "dropped"),
+    [("data", "tags"), ("model", "tags"), ("run", "datacard_uids"), ("run", "artifact_uris")],
+)
+def test_cards_without_optional_json_fields_are_stored(
+    client: TestClient, registry: str, dropped: str
+) -> None:
+    from tests.app.helpers import card_record
+
+    record = card_record(f"no-{dropped}", "repo", "1.0.0")
+    record.pop(dropped, None)
+    response = client.post("/opsml/cards/create", json={"card": record, "registry_type": registry})
+    assert response.status_code == 200, response.text
+    listed = client.post(
+        "/opsml/cards/list", json={"registry_type": registry, "uid": record["uid"]}
+    ).json()["cards"]
+    assert [card["uid"] for card in listed] == [record["uid"]]
+
+
+def test_a_database_created_with_not_null_json_columns_is_repaired_in_place(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # What this server created under SQLAlchemy 2.1 before the fix: the reference tables with
+    # `tags` and the JSON link columns NOT NULL, at our revision 0001.
+    drifted = REFERENCE_DDL
+    for column in ("tags", "datacard_uids", "modelcard_uids", "runcard_uids", "artifact_uris"):
+        drifted = drifted.replace(f"\t{column} JSON, ", f"\t{column} JSON NOT NULL, ")
+    assert drifted.count("NOT NULL") > REFERENCE_DDL.count("NOT NULL") + 6
+    if not empty_database_url.startswith("sqlite"):
+        drifted = _postgres_ddl(drifted)
+    engine = create_engine(empty_database_url)
+    with engine.begin() as connection:
+        for statement in drifted.split(";"):
+            if "CREATE" in statement:
+                connection.exec_driver_sql(statement)
+        for table, row in REFERENCE_ROWS:
+            columns, values = ", ".join(row), ", ".join(f":{key}" for key in row)
+            connection.execute(text(f'INSERT INTO "{table}" ({columns}) VALUES ({values})'), row)
+        VersionClaim.__table__.create(connection)
+        connection.execute(text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32))"))
+        connection.execute(text(f"INSERT INTO {VERSION_TABLE} VALUES ('0001')"))
+    engine.dispose()
+    settings = Settings(
+        OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path / "s")
+    )
+    engine = build_engine(settings)
+    assert run_migrations(engine) == SCHEMA_HEAD
+    with engine.connect() as connection:
+        for table, row in REFERENCE_ROWS:
+            key = "project_id" if table == "OPSML_PROJECT_REGISTRY" else "uid"
+            stored = connection.execute(
+                text(f'SELECT count(*) FROM "{table}" WHERE {key} = :k'), {"k": row[key]}
+            ).scalar()
+            assert stored == 1, table
+    engine.dispose()
+    with fresh_postgres_database("opsml_ref_ddl") as reference_pg:
+        reference = reference_pg
+        if empty_database_url.startswith("sqlite"):
+            reference = f"sqlite:///{tmp_path / 'reference.db'}"
+        _seed_reference_database(reference)
+        assert _columns(empty_database_url) == _columns(reference)
+    from tests.app.helpers import card_record
+
+    record = card_record("after-repair", "repo", "1.0.0")
+    del record["tags"]
+    with TestClient(create_app(settings, login=False)) as client:
+        created = client.post("/opsml/cards/create", json={"card": record, "registry_type": "run"})
+        assert created.status_code == 200, created.text

@@ -75,3 +75,56 @@ def test_database_password_never_reaches_a_response_or_log(
     captured = capsys.readouterr()
     seen.extend([captured.out, captured.err])
     assert not any(secret in text for text in seen)
+
+
+def _record_of(exc: BaseException, msg: str = "failed: %s") -> logging.LogRecord:
+    return logging.LogRecord("x", logging.ERROR, __file__, 1, msg, (exc,), (type(exc), exc, None))
+
+
+def test_an_error_record_is_one_line_with_classes_and_never_values() -> None:
+    from sqlalchemy.exc import DataError
+
+    secret = "value-from-a-request-4k2"
+    try:
+        try:
+            raise DataError(
+                "SELECT * FROM t WHERE name = %s", (secret,), Exception({"C": "22P02", "M": secret})
+            )
+        except DataError as db_error:
+            raise RuntimeError(f"wrapped {db_error}") from db_error
+    except RuntimeError as exc:
+        record = _record_of(exc)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line and secret not in line and "SELECT" not in line
+    parsed = json.loads(line)
+    assert parsed["msg"] == "failed: RuntimeError"
+    assert (parsed["error"], parsed["error_cause"], parsed["sqlstate"]) == (
+        "RuntimeError",
+        "DataError",
+        "22P02",
+    )
+
+
+def test_migrate_logs_alembic_as_json_lines(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.app.test_migrations import _seed_reference_database
+
+    url = f"sqlite:///{tmp_path / 'adopted.db'}"
+    _seed_reference_database(url)  # adopting runs the Alembic scripts (a new file does not)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"],
+        env={"OPSML_TRACKING_URI": url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    *logged, last = proc.stdout.splitlines()
+    from app.db.migrate import SCHEMA_HEAD
+
+    assert last == f"opsml-server: database schema at revision {SCHEMA_HEAD}"
+    records = [json.loads(line) for line in logged]
+    assert any(r["logger"].startswith("alembic") for r in records), proc.stdout
+    assert proc.stderr == ""

@@ -48,11 +48,14 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
     servers: list[Gunicorn] = []
 
     def factory(
-        env: dict[str, str], bin_dir: Path = MAIN_BIN, ready_path: str = "/livez"
+        env: dict[str, str],
+        bin_dir: Path = MAIN_BIN,
+        ready_path: str = "/livez",
+        app_spec: str | None = None,
     ) -> Gunicorn:
         workdir = tmp_path / f"server-{len(servers)}"
         workdir.mkdir()
-        server = Gunicorn(bin_dir=bin_dir, env=env, workdir=workdir)
+        server = Gunicorn(bin_dir=bin_dir, env=env, workdir=workdir, app_spec=app_spec)
         servers.append(server)
         return server.start(ready_path)
 

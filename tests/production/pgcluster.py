@@ -12,12 +12,14 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 from sqlalchemy import create_engine, text
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -28,6 +30,8 @@ OS_USER = "postgres"
 class ThrowawayCluster:
     port: int
     base: Path
+    # Extra `-c name=value` settings for every start (e.g. TLS).
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def data(self) -> Path:
@@ -84,7 +88,7 @@ class ThrowawayCluster:
         options = (
             f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c max_connections=100 -c shared_buffers=32MB"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         # -w: return when the server accepts connections; its output goes to our log file.
         self._run(
             "pg_ctl",
@@ -102,6 +106,26 @@ class ThrowawayCluster:
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def processes(self) -> list[psutil.Process]:
+        """The postmaster and every backend (its children)."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        return [postmaster, *postmaster.children(recursive=True)]
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole cluster: connections stay open and nothing answers."""
+        for process in self.processes():
+            process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for process in self.processes():
+            process.send_signal(signal.SIGCONT)
+
+    def restart_with(self, **settings: str) -> None:
+        self.stop("fast")
+        self.settings.update(settings)
+        self.start()
 
     def is_running(self) -> bool:
         return (self.data / "postmaster.pid").exists()

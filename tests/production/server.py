@@ -37,6 +37,8 @@ class Gunicorn:
     workdir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # Replaces the CMD's app (its last word), e.g. a test app wrapping ours; None: the CMD's.
+    app_spec: str | None = None
 
     @property
     def url(self) -> str:
@@ -54,6 +56,8 @@ class Gunicorn:
 
     def argv(self) -> list[str]:
         cmd = image_steps().cmd
+        if self.app_spec is not None:
+            cmd = [*cmd[:-1], self.app_spec]
         return [str(self.bin_dir / cmd[0]), *cmd[1:]]
 
     def start(self, ready_path: str = "/livez") -> Gunicorn:

@@ -6,6 +6,8 @@ one); the storage fault uses a moto S3 server on a port the test controls.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import threading
@@ -18,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from app.http_errors import ERR_DATABASE_DOWN
+from app.http_errors import ERR_DATABASE_DOWN, ERR_DATABASE_SLOW
 from app.storage.store import ERR_STORAGE_DOWN
 from tests.production.conftest import MAIN_BIN, Launch, migrate
 from tests.production.pgcluster import ThrowawayCluster
@@ -269,3 +271,126 @@ def _connections_to(pid: int, port: int) -> int:
     return sum(
         1 for c in connections if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED"
     )
+
+
+def test_a_frozen_database_gives_503s_in_bounded_time_and_keeps_connections(
+    launch: Launch, pg_cluster: ThrowawayCluster, pg_fault_url: str, tmp_path: Path
+) -> None:
+    # SIGSTOP on the postmaster and every backend: sockets stay open and nothing answers,
+    # as with a frozen VM or a network that drops packets. pg8000's socket timeout used to
+    # be 5 s for every read and turned into 500s with reset connections.
+    migrate(MAIN_BIN, pg_fault_url)
+    statement_timeout_s = 2
+    server = launch(
+        {
+            "OPSML_TRACKING_URI": pg_fault_url,
+            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "WEB_CONCURRENCY": "1",
+            "OPSML_DB_STATEMENT_TIMEOUT": str(statement_timeout_s),
+            "OPSML_DB_CONNECT_TIMEOUT": "2",
+            "OPSML_POOL_SIZE": "2",
+            "OPSML_MAX_OVERFLOW": "0",
+            "OPSML_POOL_TIMEOUT": "3",
+        },
+        ready_path="/readyz",
+    )
+    body = {"registry_type": "data", "name": "fault"}
+    # Keep-alive clients, each with pooled connections open before the freeze.
+    clients = [httpx.Client(base_url=server.url, timeout=60) for _ in range(4)]
+    for http in clients:
+        assert http.post("/opsml/cards/list", json=body).status_code == 200
+    bound_s = statement_timeout_s + 5 + 3 + 5  # read timeout, pool wait, slack
+    results: list[tuple[int, str, float]] = []
+
+    def call(http: httpx.Client) -> None:
+        for path, payload in (
+            ("/opsml/cards/list", body),
+            ("/opsml/cards/version", {**body, "repository": "ops", "version_type": "patch"}),
+        ):
+            started = time.monotonic()
+            response = http.post(path, json=payload)
+            results.append((response.status_code, response.text, time.monotonic() - started))
+
+    pg_cluster.freeze()
+    try:
+        threads = [threading.Thread(target=call, args=(http,)) for http in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        ready = httpx.get(f"{server.url}/readyz", timeout=60)
+    finally:
+        pg_cluster.thaw()
+    assert len(results) == 2 * len(clients), results  # every request answered, none reset
+    for status, text, elapsed in results:
+        assert status == 503, text
+        assert text in (
+            f'{{"detail":"{ERR_DATABASE_SLOW}"}}',
+            f'{{"detail":"{ERR_DATABASE_DOWN}"}}',
+        )
+        assert elapsed < bound_s
+    assert ready.status_code == 503
+    server.wait_until("/readyz", 200, 30)
+    # The same keep-alive connections carry on once the database is back.
+    for http in clients:
+        _until(
+            lambda http=http: http.post("/opsml/cards/list", json=body).status_code == 200,
+            30,
+            "reads succeeding again",
+        )
+        http.close()
+    log = server.log_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_every_log_line_is_one_json_object_without_values_or_secrets(
+    launch: Launch, pg_cluster: ThrowawayCluster, pg_fault_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.production.failing_app import SECRET_VALUE, UNHANDLED_ROUTE
+
+    password = "pw-7c1x-never-logged"  # the throwaway cluster trusts any password
+    url = make_url(pg_fault_url).set(password=password).render_as_string(hide_password=False)
+    migrate(MAIN_BIN, url)
+    server = launch(
+        {
+            "OPSML_TRACKING_URI": url,
+            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "WEB_CONCURRENCY": "1",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        },
+        ready_path="/readyz",
+        app_spec="tests.production.failing_app:run_app()",
+    )
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        # Starlette's unhandled-exception path, a chained database error inside. uvicorn
+        # closes the connection after an unhandled error, so a client of its own; the 500 may
+        # or may not reach it first.
+        with contextlib.suppress(httpx.TransportError):
+            assert httpx.get(server.url + UNHANDLED_ROUTE, timeout=30).status_code == 500
+        # Handled database errors whose statements carry request values.
+        too_long = {
+            "registry_type": "data",
+            "card": {"uid": "u" * 80, "name": SECRET_VALUE, "repository": "r", "version": "1.0.0"},
+        }
+        assert http.post("/opsml/cards/create", json=too_long).status_code == 400
+        # The database going away under a worker: connection errors and pool resets.
+        pg_cluster.stop("immediate")
+        assert http.post("/opsml/cards/list", json={"registry_type": "data"}).status_code == 503
+        pg_cluster.start()
+        server.wait_until("/readyz", 200, 30)
+    server.stop()  # gunicorn's own shutdown lines too
+    lines = server.log_text().splitlines()
+    assert len(lines) > 10
+    records = []
+    for line in lines:
+        record = json.loads(line)  # every line, gunicorn's and uvicorn's included
+        assert isinstance(record, dict), line
+        records.append(record)
+    text = server.log_text()
+    assert SECRET_VALUE not in text and password not in text and "SELECT" not in text
+    [unhandled] = [r for r in records if r["msg"] == "Exception in ASGI application"]
+    assert (unhandled["error"], unhandled["error_cause"]) == ("RuntimeError", "ProgrammingError")
+    assert unhandled["sqlstate"] == "22P02"
+    assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["msg"] for r in records)
