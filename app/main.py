@@ -16,6 +16,7 @@ from app.db.engine import build_engine, build_read_engine, session_factory
 from app.db.migrate import run_migrations
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
+from app.request_limits import JsonBodyLimit
 from app.routers import cards, files, health, metrics, models, projects
 from app.services.cards import CardService
 from app.settings import Settings, environment, load_settings
@@ -69,6 +70,8 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
     ):
         app.include_router(router)
     install_error_handlers(app)
+    # Innermost of ours: a body is bounded only once the caller is known (login first).
+    app.add_middleware(JsonBodyLimit, max_bytes=settings.max_json_bytes)
     if login:
         assert settings.username and settings.password
         app.add_middleware(
