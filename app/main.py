@@ -16,6 +16,7 @@ from app.db.engine import build_engine, build_read_engine, session_factory
 from app.db.migrate import run_migrations
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
+from app.openapi import ERROR_RESPONSES, install_method_not_allowed
 from app.request_limits import JsonBodyLimit
 from app.routers import cards, files, health, metrics, models, projects
 from app.services.cards import CardService
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         summary="OpsML 2.x registry server",
         version="0.1.0",
         lifespan=_lifespan(settings, store),
+        responses=ERROR_RESPONSES,
     )
     for router in (
         health.router,
@@ -70,6 +72,7 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
     ):
         app.include_router(router)
     install_error_handlers(app)
+    install_method_not_allowed(app)
     # Innermost of ours: a body is bounded only once the caller is known (login first).
     app.add_middleware(JsonBodyLimit, max_bytes=settings.max_json_bytes)
     if login:
