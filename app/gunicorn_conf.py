@@ -63,5 +63,6 @@ def _limit_requests(config: Any) -> None:
     from app.settings import load_settings
 
     limits = HttpLimits.from_settings(load_settings())
-    config.http = protocol_class(limits)
     config.h11_max_incomplete_event_size = limits.max_header_bytes
+    if config.http in ("auto", "httptools"):  # UvicornH11Worker keeps its h11 parser
+        config.http = protocol_class(limits)
