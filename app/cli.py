@@ -42,17 +42,28 @@ def _serve(host: str, port: int, login: bool) -> int:
 def _build_and_run(host: str, port: int, login: bool) -> int:
     import uvicorn
 
+    from app.http_protocol import HttpLimits, protocol_class
     from app.main import create_app
     from app.observability import configure_logging
     from app.settings import load_settings
 
     configure_logging()
     try:
-        app = create_app(load_settings(), login=login)
+        settings = load_settings()
+        app = create_app(settings, login=login)
     except ConfigError as exc:
         print(f"opsml-server: configuration error: {exc.message}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    limits = HttpLimits.from_settings(settings)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        http=protocol_class(limits),
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+    )
     return 0
 
 

@@ -72,3 +72,17 @@ def post_worker_init(worker: Any) -> None:
     config = getattr(worker, "config", None)
     if config is not None and hasattr(config, "timeout_graceful_shutdown"):
         config.timeout_graceful_shutdown = graceful_timeout - min(5.0, graceful_timeout / 2)
+    if config is not None:
+        _limit_requests(config)
+
+
+def _limit_requests(config: Any) -> None:
+    # The worker has built the app (settings valid) but its server has not loaded the config
+    # yet: uvicorn's `http=` option accepts a protocol class, our httptools one with limits.
+    from app.http_protocol import HttpLimits, protocol_class
+    from app.settings import load_settings
+
+    limits = HttpLimits.from_settings(load_settings())
+    config.h11_max_incomplete_event_size = limits.max_header_bytes
+    if config.http in ("auto", "httptools"):  # UvicornH11Worker keeps its h11 parser
+        config.http = protocol_class(limits)

@@ -17,6 +17,8 @@ from app.db.migrate import run_migrations
 from app.dependency_pins import warn_about_untested_versions
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
+from app.openapi import ERROR_RESPONSES, install_method_not_allowed
+from app.request_limits import JsonBodyLimit
 from app.routers import cards, files, health, metrics, models, projects
 from app.services.cards import CardService
 from app.settings import Settings, environment, load_settings
@@ -60,6 +62,7 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         summary="OpsML 2.x registry server",
         version="0.1.0",
         lifespan=_lifespan(settings, store),
+        responses=ERROR_RESPONSES,
     )
     for router in (
         health.router,
@@ -71,6 +74,9 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
     ):
         app.include_router(router)
     install_error_handlers(app)
+    install_method_not_allowed(app)
+    # Innermost of ours: a body is bounded only once the caller is known (login first).
+    app.add_middleware(JsonBodyLimit, max_bytes=settings.max_json_bytes)
     if login:
         assert settings.username and settings.password
         app.add_middleware(

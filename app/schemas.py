@@ -8,12 +8,85 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
+from app.openapi import (
+    DELETE_CARD_SCHEMA,
+    MAX_DATE_SCHEMA,
+    MODEL_SELECTOR_REQUIRED,
+    ONE_REGISTRY_REQUIRED,
+    REGISTRY_TYPE_SCHEMA,
+    SUPPLIED_VERSION_SCHEMA,
+    TABLE_NAME_SCHEMA,
+    TAG_SCHEMA,
+)
 from app.services.semver import VersionType
 
-ShortStr = Annotated[str, StringConstraints(max_length=256)]
-RegistryName = Annotated[str, StringConstraints(max_length=64)]
+ERR_NUL = "must not contain a NUL character (the database cannot store one)"
+
+
+def _no_nul(value: str) -> str:
+    # Postgres refuses NUL in text; refusing it here keeps SQLite and Postgres alike.
+    if "\x00" in value:
+        raise ValueError(ERR_NUL)
+    return value
+
+
+def _text_schema(max_length: int, min_length: int = 0) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": "^[^\\u0000]*$"}
+    return {**schema, "minLength": min_length} if min_length else schema
+
+
+# Text that reaches the database: bounded, without NUL. 128 is the name/repository columns.
+ShortStr = Annotated[
+    str,
+    StringConstraints(max_length=256),
+    AfterValidator(_no_nul),
+    WithJsonSchema(_text_schema(256)),
+]
+NameStr = Annotated[
+    str,
+    StringConstraints(max_length=128),
+    AfterValidator(_no_nul),
+    WithJsonSchema(_text_schema(128)),
+]
+RequiredNameStr = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128),
+    AfterValidator(_no_nul),
+    WithJsonSchema(_text_schema(128, min_length=1)),
+]
+VersionStr = Annotated[
+    str, StringConstraints(max_length=64), AfterValidator(_no_nul), WithJsonSchema(_text_schema(64))
+]
+RegistryType = Annotated[
+    str, StringConstraints(max_length=64), WithJsonSchema(REGISTRY_TYPE_SCHEMA)
+]
+TableName = Annotated[str, StringConstraints(max_length=64), WithJsonSchema(TABLE_NAME_SCHEMA)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=32), WithJsonSchema(TAG_SCHEMA)]
+
+ERR_JSON_NUMBER = "must be a JSON number, not {kind}"
+
+
+def _json_number(value: Any) -> Any:
+    # Pydantic's lax mode would take true/false and "12" for numbers, which the published
+    # schema (and the OpsML client) never send; integral floats such as 3.0 stay accepted.
+    if isinstance(value, bool | str):
+        raise ValueError(ERR_JSON_NUMBER.format(kind=type(value).__name__))
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
 
 
 class _Request(BaseModel):
@@ -21,8 +94,10 @@ class _Request(BaseModel):
 
 
 class RegistryRef(_Request):
-    registry_type: RegistryName | None = None
-    table_name: RegistryName | None = None
+    model_config = ConfigDict(extra="ignore", json_schema_extra=ONE_REGISTRY_REQUIRED)
+
+    registry_type: RegistryType | None = None
+    table_name: TableName | None = None
 
 
 class TableNameResponse(BaseModel):
@@ -38,16 +113,18 @@ class UidExistsResponse(BaseModel):
 
 
 class SuppliedVersion(_Request):
-    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    version: Annotated[
+        str, StringConstraints(min_length=1, max_length=64), WithJsonSchema(SUPPLIED_VERSION_SCHEMA)
+    ]
 
 
 class VersionRequest(RegistryRef):
-    name: ShortStr
-    repository: ShortStr
+    name: NameStr
+    repository: NameStr
     version: SuppliedVersion | None = None
     version_type: VersionType = VersionType.MINOR
-    pre_tag: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "rc"
-    build_tag: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "build"
+    pre_tag: Tag = "rc"
+    build_tag: Tag = "build"
 
 
 class VersionResponse(BaseModel):
@@ -57,15 +134,17 @@ class VersionResponse(BaseModel):
 class ListCardRequest(RegistryRef):
     name: ShortStr | None = None
     repository: ShortStr | None = None
-    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    version: VersionStr | None = None
     uid: ShortStr | None = None
-    max_date: Annotated[str, StringConstraints(max_length=10)] | None = None
-    limit: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    max_date: Annotated[
+        str | None, StringConstraints(max_length=10), WithJsonSchema(MAX_DATE_SCHEMA)
+    ] = None
+    limit: Annotated[JsonInt, Field(ge=0, le=100_000)] | None = None
     tags: dict[ShortStr, Any] | None = Field(default=None, max_length=50)
-    ignore_release_candidates: bool = False
+    ignore_release_candidates: StrictBool = False
     project_id: Any = None  # sent by the client, ignored by the reference and by us
     query_terms: dict[ShortStr, Any] | None = Field(default=None, max_length=50)
-    sort_by_timestamp: bool = False
+    sort_by_timestamp: StrictBool = False
 
 
 class ListCardResponse(BaseModel):
@@ -74,6 +153,10 @@ class ListCardResponse(BaseModel):
 
 class CardRequest(RegistryRef):
     card: dict[str, Any]
+
+
+class DeleteCardRequest(RegistryRef):
+    card: Annotated[dict[str, Any], WithJsonSchema(DELETE_CARD_SCHEMA)]
 
 
 class AddCardResponse(BaseModel):
@@ -103,12 +186,24 @@ class ProjectIdResponse(BaseModel):
 class MetricIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    run_uid: ShortStr
-    name: ShortStr
+    # The column lengths of OPSML_RUN_METRICS (uid VARCHAR(64), name VARCHAR(128)).
+    run_uid: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64),
+        AfterValidator(_no_nul),
+        WithJsonSchema(_text_schema(64, min_length=1)),
+    ]
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=128),
+        AfterValidator(_no_nul),
+        WithJsonSchema(_text_schema(128, min_length=1)),
+    ]
     # NaN and infinities cannot be written back as JSON: refuse them on the way in.
-    value: Annotated[float, Field(allow_inf_nan=False)]
-    step: int | None = None
-    timestamp: int | None = None
+    value: Annotated[JsonFloat, Field(allow_inf_nan=False)]
+    # The columns' ranges: INTEGER and BIGINT.
+    step: Annotated[JsonInt, Field(ge=-(2**31) + 1, le=2**31 - 1)] | None = None
+    timestamp: Annotated[JsonInt, Field(ge=-(2**63), le=2**63 - 1)] | None = None
 
 
 class PutMetricsRequest(_Request):
@@ -118,7 +213,7 @@ class PutMetricsRequest(_Request):
 class GetMetricsRequest(_Request):
     run_uid: ShortStr
     name: Annotated[list[ShortStr], Field(max_length=1000)] | None = None
-    names_only: bool = False
+    names_only: StrictBool = False
 
 
 class MetricsResponse(BaseModel):
@@ -130,11 +225,13 @@ class SuccessResponse(BaseModel):
 
 
 class ModelMetadataRequest(_Request):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=MODEL_SELECTOR_REQUIRED)
+
     name: ShortStr | None = None
     repository: ShortStr | None = None
-    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    version: VersionStr | None = None
     uid: ShortStr | None = None
-    ignore_release_candidate: bool = False
+    ignore_release_candidate: StrictBool = False
 
 
 class UploadResponse(BaseModel):
@@ -161,3 +258,8 @@ class PresignResponse(BaseModel):
     url: str
     method: str
     expires_in: int
+
+
+class ReadinessResponse(BaseModel):
+    status: str
+    checks: dict[str, str]

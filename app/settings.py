@@ -66,6 +66,20 @@ class Settings(BaseSettings):
     migrate_timeout: Annotated[float, Field(gt=0, le=86400)] = Field(
         default=600, validation_alias="OPSML_MIGRATE_TIMEOUT"
     )
+    # Request limits (see app.request_limits): the JSON body bound is counted as bytes arrive;
+    # the head bound, head deadline and body idle timeout are enforced by app.http_protocol.
+    max_json_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=4 * 1024**2, validation_alias="OPSML_MAX_JSON_BYTES"
+    )
+    max_header_bytes: Annotated[int, Field(ge=4096, le=16 * 1024**2)] = Field(
+        default=64 * 1024, validation_alias="OPSML_MAX_HEADER_BYTES"
+    )
+    header_timeout_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=15.0, validation_alias="OPSML_HEADER_TIMEOUT_S"
+    )
+    body_idle_timeout_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0, validation_alias="OPSML_BODY_IDLE_TIMEOUT_S"
+    )
 
     @field_validator("app_env", mode="before")
     @classmethod

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
+from pydantic import WithJsonSchema
 
 from app.auth import ProdTokenDep
 from app.deps import CardsDep
 from app.errors import InvalidRequestError
+from app.openapi import REGISTRY_TYPE_SCHEMA
 from app.schemas import (
     AddCardResponse,
     CardRequest,
+    DeleteCardRequest,
     DeleteCardResponse,
     ListCardRequest,
     ListCardResponse,
     NamesResponse,
     RepositoriesResponse,
+    ShortStr,
     TableNameResponse,
     UidExistsRequest,
     UidExistsResponse,
@@ -27,11 +33,11 @@ from app.services.registries import REGISTRY_TABLES, registry_name
 
 router = APIRouter(prefix="/opsml", tags=["cards"])
 
-RegistryQuery = Query(max_length=64, description="data, model, run, pipeline, project or audit")
+RegistryQuery = Annotated[str, Query(max_length=64), WithJsonSchema(REGISTRY_TYPE_SCHEMA)]
 
 
 @router.get("/registry/table")
-def registry_table(registry_type: str = RegistryQuery) -> TableNameResponse:
+def registry_table(registry_type: RegistryQuery) -> TableNameResponse:
     return TableNameResponse(table_name=REGISTRY_TABLES[registry_name(registry_type)].__tablename__)
 
 
@@ -87,7 +93,7 @@ def update_card(payload: CardRequest, cards: CardsDep) -> UpdateCardResponse:
 
 
 @router.post("/cards/delete", dependencies=[ProdTokenDep])
-def delete_card(payload: CardRequest, cards: CardsDep) -> DeleteCardResponse:
+def delete_card(payload: DeleteCardRequest, cards: CardsDep) -> DeleteCardResponse:
     registry = registry_name(payload.registry_type, payload.table_name)
     uid = payload.card.get("uid")
     if not isinstance(uid, str) or not uid:
@@ -96,14 +102,14 @@ def delete_card(payload: CardRequest, cards: CardsDep) -> DeleteCardResponse:
 
 
 @router.get("/cards/repositories")
-def repositories(cards: CardsDep, registry_type: str = RegistryQuery) -> RepositoriesResponse:
+def repositories(cards: CardsDep, registry_type: RegistryQuery) -> RepositoriesResponse:
     return RepositoriesResponse(repositories=cards.repositories(registry_name(registry_type)))
 
 
 @router.get("/cards/names")
 def names(
     cards: CardsDep,
-    registry_type: str = RegistryQuery,
-    repository: str | None = Query(default=None, max_length=256),
+    registry_type: RegistryQuery,
+    repository: Annotated[ShortStr | None, Query()] = None,
 ) -> NamesResponse:
     return NamesResponse(names=cards.names(registry_name(registry_type), repository))

@@ -6,11 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import ProdTokenDep, require_prod_token
 from app.deps import SettingsDep, StoreDep
 from app.errors import AuthError, InvalidRequestError
+from app.openapi import (
+    CLIENT_PATH_SCHEMA,
+    DOWNLOAD_RESPONSES,
+    FILE_PATH_SCHEMA,
+    UPLOAD_OPENAPI,
+)
 from app.schemas import (
     FileDeleteResponse,
     FileExistsResponse,
@@ -26,17 +33,22 @@ from app.storage.upload import receive_raw, receive_upload
 
 router = APIRouter(prefix="/opsml/files", tags=["files"])
 
-PathQuery = Annotated[str, Query(max_length=1024, description="opsml-root:/<TABLE>/<repo>/...")]
+# Documented with the full pattern; checked by app.storage.paths, whose 400s say what is wrong.
+PathQuery = Annotated[str, Query(max_length=1024), WithJsonSchema(CLIENT_PATH_SCHEMA)]
+FilePathQuery = Annotated[str, Query(max_length=1024), WithJsonSchema(FILE_PATH_SCHEMA)]
 ERR_WRONG_VERB = "This URL was signed for {method}, not {verb}"
 ERR_NO_WRITE_PATH = "Upload needs a 'write_path' header naming the opsml-root:/ destination"
 
 
-@router.post("/upload", dependencies=[ProdTokenDep])
+@router.post("/upload", dependencies=[ProdTokenDep], openapi_extra=UPLOAD_OPENAPI)
 async def upload(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    write_path: Annotated[str | None, Header(alias="write_path", convert_underscores=False)] = None,
+    write_path: Annotated[
+        str | None,
+        Header(alias="write_path", convert_underscores=False, include_in_schema=False),
+    ] = None,
 ) -> UploadResponse:
     if not write_path:
         raise InvalidRequestError(ERR_NO_WRITE_PATH)
@@ -45,7 +57,7 @@ async def upload(
     return UploadResponse(storage_uri=write_path)
 
 
-@router.get("/download")
+@router.get("/download", response_class=StreamingResponse, responses=DOWNLOAD_RESPONSES)
 async def download(path: PathQuery, store: StoreDep) -> StreamingResponse:
     opened = await open_download(store, path)
     headers = {"content-length": str(opened.size)} if opened.size is not None else {}
@@ -71,7 +83,7 @@ def delete(path: PathQuery, store: StoreDep) -> FileDeleteResponse:
 @router.get("/presign")
 def presign_url(
     request: Request,
-    path: PathQuery,
+    path: FilePathQuery,
     store: StoreDep,
     method: Method = "GET",
     expires: Annotated[int, Query(ge=1, le=MAX_EXPIRES_S)] = 900,

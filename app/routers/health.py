@@ -13,7 +13,7 @@ from app.db.migrate import schema_is_current
 from app.deps import EngineDep, StoreDep
 from app.errors import OpsmlServerError
 from app.observability import metrics_text
-from app.schemas import HealthCheckResponse
+from app.schemas import HealthCheckResponse, ReadinessResponse
 
 router = APIRouter(tags=["health"])
 
@@ -47,7 +47,13 @@ def _check_storage(store: Any) -> str:
     return "ok"
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": ReadinessResponse},
+        503: {"model": ReadinessResponse, "description": "A check failed; `checks` says which"},
+    },
+)
 async def readyz(engine: EngineDep, store: StoreDep) -> JSONResponse:
     checks = {
         "database": await run_in_threadpool(_check_database, engine),

@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.deps import ReadSessionsDep, SessionsDep
-from app.schemas import GetMetricsRequest, MetricsResponse, PutMetricsRequest, SuccessResponse
+from app.schemas import (
+    GetMetricsRequest,
+    MetricsResponse,
+    PutMetricsRequest,
+    ShortStr,
+    SuccessResponse,
+)
 from app.services import metrics
 
 router = APIRouter(prefix="/opsml", tags=["metrics"])
@@ -28,8 +34,8 @@ def post_metrics(payload: GetMetricsRequest, sessions: ReadSessionsDep) -> Metri
 @router.get("/metrics")
 def get_metrics(
     sessions: ReadSessionsDep,
-    run_uid: Annotated[str, Query(max_length=256)],
-    name: Annotated[list[str] | None, Query(max_length=1000)] = None,
+    run_uid: Annotated[ShortStr, Query()],
+    name: Annotated[list[ShortStr] | None, Query(max_length=1000)] = None,
     names_only: bool = False,
 ) -> MetricsResponse:
     """What `opsml-cli get-model-metrics` sends (the reference server answered 405)."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.deps import ReadSessionsDep
-from app.schemas import ProjectIdResponse
+from app.schemas import ProjectIdResponse, RequiredNameStr
 from app.services.projects import project_id
 
 router = APIRouter(prefix="/opsml/projects", tags=["projects"])
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/opsml/projects", tags=["projects"])
 @router.get("/id")
 def get_project_id(
     sessions: ReadSessionsDep,
-    project_name: Annotated[str, Query(min_length=1, max_length=128)],
-    repository: Annotated[str, Query(min_length=1, max_length=128)],
+    project_name: Annotated[RequiredNameStr, Query()],
+    repository: Annotated[RequiredNameStr, Query()],
 ) -> ProjectIdResponse:
     return ProjectIdResponse(project_id=project_id(sessions, project_name, repository))

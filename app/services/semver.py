@@ -13,14 +13,18 @@ from functools import cached_property, lru_cache, total_ordering
 from operator import itemgetter
 from typing import Any
 
-_SEMVER = re.compile(
+SEMVER_PATTERN = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
-_PARTIAL = re.compile(r"^\d+(\.\d+)?$")
+# No leading zeros, as in a full version: "01" padded to "01.0.0" is no semantic version.
+PARTIAL_PATTERN = r"^(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*))?$"
+TAG_PATTERN = r"^[0-9A-Za-z-]+$"
+_SEMVER = re.compile(SEMVER_PATTERN)
+_PARTIAL = re.compile(PARTIAL_PATTERN)
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-_TAG = re.compile(r"^[0-9A-Za-z-]+$")
+_TAG = re.compile(TAG_PATTERN)
 
 
 class VersionType(StrEnum):

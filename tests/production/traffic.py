@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -80,3 +82,59 @@ def files_under(root: Path) -> list[Path]:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def send_then_wait(
+    port: int, head: bytes, drip: bytes = b"", every_s: float = 0.5, give_up_s: float = 30.0
+) -> tuple[float, bytes]:
+    """Send `head`, then one byte of `drip` every `every_s` (nothing once it runs out), until
+    the server answers or closes. Returns the seconds that took and what came back."""
+    started = time.monotonic()
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        position = 0
+        while time.monotonic() - started < give_up_s:
+            readable, _, _ = select.select([sock], [], [], every_s)
+            if readable:
+                try:
+                    while chunk := sock.recv(65536):
+                        received += chunk
+                except ConnectionResetError:
+                    pass
+                return time.monotonic() - started, received
+            if position < len(drip):
+                try:
+                    sock.sendall(drip[position : position + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    continue  # closed by the server: read what it said
+                position += 1
+    return time.monotonic() - started, received
+
+
+async def trickle_head(port: int, every_s: float, give_up_s: float) -> float | None:
+    """A Slowloris connection: a request head that never ends, one byte per `every_s`.
+
+    Returns the seconds until the server closed it, or None if it was still open at
+    `give_up_s`.
+    """
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        while time.monotonic() - started < give_up_s:
+            try:
+                await asyncio.wait_for(reader.read(65536), every_s)
+            except TimeoutError:
+                try:
+                    writer.write(b"z")
+                    await writer.drain()
+                except ConnectionError:
+                    return time.monotonic() - started
+                continue
+            except ConnectionError:
+                pass
+            return time.monotonic() - started  # an answer (408) or EOF: the server is done
+        return None
+    finally:
+        writer.close()
