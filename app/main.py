@@ -17,7 +17,7 @@ from app.db.migrate import run_migrations
 from app.dependency_pins import warn_about_untested_versions
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
-from app.openapi import ERROR_RESPONSES, install_method_not_allowed
+from app.openapi import ERROR_RESPONSES, install_exact_integer_bounds, install_method_not_allowed
 from app.request_limits import JsonBodyLimit
 from app.routers import cards, files, health, metrics, models, projects
 from app.services.cards import CardService
@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         app.include_router(router)
     install_error_handlers(app)
     install_method_not_allowed(app)
+    install_exact_integer_bounds(app)
     # Innermost of ours: a body is bounded only once the caller is known (login first).
     app.add_middleware(JsonBodyLimit, max_bytes=settings.max_json_bytes)
     if login:

@@ -189,3 +189,37 @@ DELETE_CARD_SCHEMA: dict[str, Any] = {
     "required": ["uid"],
     "properties": {"uid": {"type": "string", "minLength": 1}},
 }
+
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _integer_bounds_as_integers(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in _BOUNDS:
+                value = node.get(key)
+                if isinstance(value, float) and value.is_integer():
+                    node[key] = int(value)
+        for child in node.values():
+            _integer_bounds_as_integers(child)
+    elif isinstance(node, list):
+        for child in node:
+            _integer_bounds_as_integers(child)
+
+
+def install_exact_integer_bounds(app: FastAPI) -> None:
+    """Publish integer bounds as integers.
+
+    FastAPI's OpenAPI model types `minimum`/`maximum` as floats, so a BIGINT bound came out as
+    9.223372036854775e+18 and clients comparing in doubles took values just above it for valid.
+    Our bounds lie on the double grid (`app.schemas.BIGINT_BOUND`), so the integer is exact.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _integer_bounds_as_integers(generate())
+        return app.openapi_schema  # type: ignore[return-value]  # set by generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

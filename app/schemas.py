@@ -86,6 +86,7 @@ def _json_number(value: Any) -> Any:
 
 
 JsonInt = Annotated[int, BeforeValidator(_json_number)]
+BIGINT_BOUND = 2**63 - 1024
 JsonFloat = Annotated[float, BeforeValidator(_json_number)]
 
 
@@ -139,7 +140,7 @@ class ListCardRequest(RegistryRef):
     max_date: Annotated[
         str | None, StringConstraints(max_length=10), WithJsonSchema(MAX_DATE_SCHEMA)
     ] = None
-    limit: Annotated[JsonInt, Field(ge=0, le=100_000)] | None = None
+    limit: Annotated[int, Field(ge=0, le=100_000), BeforeValidator(_json_number)] | None = None
     tags: dict[ShortStr, Any] | None = Field(default=None, max_length=50)
     ignore_release_candidates: StrictBool = False
     project_id: Any = None  # sent by the client, ignored by the reference and by us
@@ -201,9 +202,18 @@ class MetricIn(BaseModel):
     ]
     # NaN and infinities cannot be written back as JSON: refuse them on the way in.
     value: Annotated[JsonFloat, Field(allow_inf_nan=False)]
-    # The columns' ranges: INTEGER and BIGINT.
-    step: Annotated[JsonInt, Field(ge=-(2**31) + 1, le=2**31 - 1)] | None = None
-    timestamp: Annotated[JsonInt, Field(ge=-(2**63), le=2**63 - 1)] | None = None
+    # The columns' ranges: INTEGER and BIGINT. The bounds stand before the type check so that
+    # they apply to the int itself and reach the OpenAPI as minimum/maximum (placed after a
+    # BeforeValidator they were published as unknown "ge"/"le" keys).
+    step: (
+        Annotated[int, Field(ge=-(2**31) + 1, le=2**31 - 1), BeforeValidator(_json_number)] | None
+    ) = None
+    # BIGINT, less the top 1,023 values: the OpenAPI carries bounds as doubles, whose spacing
+    # near 2**63 is 1,024, so only a bound of that grid means the same to clients and to us.
+    timestamp: (
+        Annotated[int, Field(ge=-BIGINT_BOUND, le=BIGINT_BOUND), BeforeValidator(_json_number)]
+        | None
+    ) = None
 
 
 class PutMetricsRequest(_Request):

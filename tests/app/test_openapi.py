@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.errors import InvalidPathError
 from app.openapi import CLIENT_PATH_SCHEMA, FILE_PATH_SCHEMA, SUPPLIED_VERSION_SCHEMA
+from app.schemas import BIGINT_BOUND
 from app.services import semver
 from app.storage.paths import relative_parts
 
@@ -145,3 +146,21 @@ def test_values_of_the_wrong_json_type_are_refused(
 def test_an_integral_float_limit_is_still_an_integer(client: TestClient) -> None:
     response = client.post("/opsml/cards/list", json={"registry_type": "data", "limit": 3.0})
     assert response.status_code == 200, response.text
+
+
+def test_integer_bounds_are_published_exactly(client) -> None:
+    # FastAPI types bounds as floats; a BIGINT bound as a double let clients think values just
+    # above it were valid (schemathesis found one). Every integer bound is an exact integer.
+    def bounds(node):
+        if isinstance(node, dict):
+            if node.get("type") == "integer":
+                yield from (node[k] for k in ("minimum", "maximum") if k in node)
+            for child in node.values():
+                yield from bounds(child)
+        elif isinstance(node, list):
+            for child in node:
+                yield from bounds(child)
+
+    published = list(bounds(client.get("/openapi.json").json()))
+    assert published and all(isinstance(value, int) for value in published), published
+    assert BIGINT_BOUND in published
