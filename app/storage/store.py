@@ -17,6 +17,7 @@ from fsspec import AbstractFileSystem
 from app.errors import ConflictError, InvalidPathError, NotFoundError, UnavailableError
 from app.storage import paths
 from app.storage.backends import StorageLocation
+from app.storage.delete_scope import check_deletable
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,8 @@ class ArtifactStore:
             raise _unavailable(exc) from exc
 
     def delete(self, client_path: str) -> None:
-        """Remove a file or a whole directory; deleting what is not there succeeds."""
+        """Remove a file or a card version's folder; deleting what is not there succeeds."""
+        check_deletable(paths.relative_parts(client_path), client_path)
         path = self.storage_path(client_path)
         try:
             if self.fs.exists(path):
