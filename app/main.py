@@ -52,7 +52,10 @@ def _lifespan(
 
 def create_app(settings: Settings, *, login: bool) -> FastAPI:
     check_auth_settings(settings, login)
-    store = ArtifactStore(open_filesystem(settings.storage_uri, environment()))
+    location = open_filesystem(
+        settings.storage_uri, environment(), create_local_root=settings.creates_storage_root
+    )
+    store = ArtifactStore(location)
     app = FastAPI(
         title="opsml-server",
         summary="OpsML 2.x registry server",

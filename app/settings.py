@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         return parse_tracking_uri(self.tracking_uri.get_secret_value())
 
     @property
+    def creates_storage_root(self) -> bool:
+        """Only the embedded default storage folder is created by the server (at start)."""
+        return self.storage_uri == DEFAULT_STORAGE_URI
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.get_backend_name() == "sqlite"
 

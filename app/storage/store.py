@@ -6,7 +6,9 @@ Every method is synchronous and is called from a worker thread, never the event 
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +16,14 @@ from typing import Any, BinaryIO
 
 from fsspec import AbstractFileSystem
 
-from app.errors import ConflictError, InvalidPathError, NotFoundError, UnavailableError
+from app.errors import (
+    ConflictError,
+    InsufficientStorageError,
+    InvalidPathError,
+    NotFoundError,
+    OpsmlServerError,
+    UnavailableError,
+)
 from app.storage import paths
 from app.storage.backends import StorageLocation
 from app.storage.delete_scope import check_deletable
@@ -41,12 +50,36 @@ ERR_NOT_FOUND = "No artifact at {path}"
 ERR_STORAGE_DOWN = "Storage is unreachable or refused the request ({kind}); try again later"
 ERR_WRITE_ROOT = "Upload path must name a file below opsml-root:/, not the root itself"
 ERR_PATH_CONFLICT = "Cannot write {path}: a file and a directory would share a name"
+ERR_STORAGE_FULL = (
+    "Storage is full (no space or quota left) while writing {path}; nothing was stored. "
+    "Free space on the storage volume, then upload again"
+)
+ERR_STORAGE_READ_ONLY = "Storage is read-only; {path} was not stored"
+ERR_DELETED_DURING_UPLOAD = (
+    "The folder of {path} was deleted while it was being uploaded, so nothing was stored; "
+    "upload it again if the card still exists"
+)
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _unavailable(exc: Exception) -> UnavailableError:
     # Only the exception's class name reaches the client: SDK messages can carry signed URLs.
     log.warning("storage error: %s", type(exc).__name__)
     return UnavailableError(ERR_STORAGE_DOWN.format(kind=type(exc).__name__))
+
+
+def _write_error(exc: Exception, client_path: str) -> OpsmlServerError:
+    """A failed write, named for what happened: no space (507), read-only, or unreachable."""
+    if isinstance(exc, OpsmlServerError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        log.warning("storage full: %s", errno.errorcode.get(exc.errno, "?"))
+        return InsufficientStorageError(ERR_STORAGE_FULL.format(path=client_path))
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        log.warning("storage read-only")
+        return UnavailableError(ERR_STORAGE_READ_ONLY.format(path=client_path))
+    return _unavailable(exc)
 
 
 @contextmanager
@@ -82,16 +115,32 @@ class ArtifactWriter:
     def open(self) -> None:
         fs = self._location.fs
         try:
-            if self._location.is_local:
-                fs.makedirs(self._final_path.rpartition("/")[0], exist_ok=True)
+            if self._location.local_root is not None:
+                self._make_parents(self._location.local_root.path)
             self._handle = fs.open(self._write_path, "wb")
         except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
             # A parent of the path is a file (or the path a directory): the client's mistake.
             raise ConflictError(ERR_PATH_CONFLICT.format(path=self._client_path)) from exc
         except FileNotFoundError as exc:
-            raise NotFoundError(ERR_NOT_FOUND.format(path=self._client_path)) from exc
+            # The folders were just made: a delete of this folder ran in between.
+            raise ConflictError(ERR_DELETED_DURING_UPLOAD.format(path=self._client_path)) from exc
         except Exception as exc:
-            raise _unavailable(exc) from exc
+            raise _write_error(exc, self._client_path) from exc
+
+    def _make_parents(self, root: str) -> None:
+        # The root itself is never created here (see app.storage.local_root), only below it.
+        assert self._location.local_root is not None
+        self._location.local_root.check()
+        # One level at a time from the root down: os.mkdir fails if the root vanished
+        # meanwhile, where os.makedirs would re-create it.
+        folder = root
+        for part in self._final_path[len(root) + 1 :].split("/")[:-1]:
+            folder = f"{folder}/{part}"
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                if not os.path.isdir(folder):
+                    raise
 
     def write(self, views: Sequence[memoryview]) -> None:
         try:
@@ -99,18 +148,22 @@ class ArtifactWriter:
                 self._handle.write(view)
         except Exception as exc:
             self.abort()
-            raise _unavailable(exc) from exc
+            raise _write_error(exc, self._client_path) from exc
         self.bytes_written += sum(view.nbytes for view in views)
 
     def commit(self) -> None:
-        fs = self._location.fs
         try:
             self._handle.close()
             if self._write_path != self._final_path:
-                fs.mv(self._write_path, self._final_path)
+                # os.replace, not fs.mv: fsspec's move re-creates a deleted folder first.
+                os.replace(self._write_path, self._final_path)
+        except FileNotFoundError as exc:
+            # The temporary file went with its folder: a delete raced this upload.
+            self.abort()
+            raise ConflictError(ERR_DELETED_DURING_UPLOAD.format(path=self._client_path)) from exc
         except Exception as exc:
             self.abort()
-            raise _unavailable(exc) from exc
+            raise _write_error(exc, self._client_path) from exc
 
     def abort(self) -> None:
         """Leave nothing behind; never raises."""
@@ -142,6 +195,11 @@ class ArtifactStore:
     def storage_path(self, client_path: str) -> str:
         return paths.to_storage_path(self.location.root, client_path)
 
+    def _check_root(self) -> None:
+        # A stat per request: a missing or replaced local root is a 503, not an empty listing.
+        if self.location.local_root is not None:
+            self.location.local_root.check()
+
     def writer(self, client_path: str) -> ArtifactWriter:
         path = self.storage_path(client_path)
         if path == self.location.root:
@@ -155,6 +213,7 @@ class ArtifactStore:
     def open_for_read(self, client_path: str) -> tuple[BinaryIO, int | None]:
         """Open a file for streaming; raises NotFoundError for a missing file or a directory."""
         path = self.storage_path(client_path)
+        self._check_root()
         with read_errors(client_path):
             info = self.fs.info(path)
             if info.get("type") != "file":
@@ -172,6 +231,7 @@ class ArtifactStore:
     def list_files(self, client_path: str) -> list[str]:
         """Every file under a path (recursively), as `opsml-root:` paths; a file lists itself."""
         path = self.storage_path(client_path)
+        self._check_root()
         try:
             found = self.fs.find(path)
         except FileNotFoundError:
@@ -187,6 +247,7 @@ class ArtifactStore:
 
     def exists(self, client_path: str) -> bool:
         path = self.storage_path(client_path)
+        self._check_root()
         try:
             return bool(self.fs.exists(path))
         except Exception as exc:
@@ -196,6 +257,7 @@ class ArtifactStore:
         """Remove a file or a card version's folder; deleting what is not there succeeds."""
         check_deletable(paths.relative_parts(client_path), client_path)
         path = self.storage_path(client_path)
+        self._check_root()
         try:
             if self.fs.exists(path):
                 self.fs.rm(path, recursive=True)
@@ -215,13 +277,14 @@ class ArtifactStore:
         return data
 
     def check_reachable(self) -> None:
-        """Readiness: the root can be listed (raises UnavailableError otherwise)."""
+        """Readiness: the root can be listed, and a local root is ours and writable."""
+        if self.location.local_root is not None:
+            self.location.local_root.check_writable()
+            return
         try:
             self.fs.ls(self.location.root, detail=False)
         except FileNotFoundError:
-            if not self.location.is_local:
-                return  # an empty prefix in an object store simply has no objects yet
-            raise UnavailableError("Storage root does not exist") from None
+            return  # an empty prefix in an object store simply has no objects yet
         except Exception as exc:
             raise _unavailable(exc) from exc
 
