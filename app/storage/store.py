@@ -55,6 +55,10 @@ ERR_STORAGE_FULL = (
     "Free space on the storage volume, then upload again"
 )
 ERR_STORAGE_READ_ONLY = "Storage is read-only; {path} was not stored"
+ERR_ALREADY_STORED = (
+    "{path} already exists: a pre-signed PUT URL creates its artifact once and never replaces "
+    "one (so a used URL cannot be replayed); delete the artifact first or use files/upload"
+)
 ERR_DELETED_DURING_UPLOAD = (
     "The folder of {path} was deleted while it was being uploaded, so nothing was stored; "
     "upload it again if the card still exists"
@@ -101,8 +105,16 @@ class ArtifactWriter:
     completed, so we write to the final key and abort the upload on failure.
     """
 
-    def __init__(self, location: StorageLocation, final_path: str, client_path: str = "") -> None:
+    def __init__(
+        self,
+        location: StorageLocation,
+        final_path: str,
+        client_path: str = "",
+        *,
+        replace: bool = True,
+    ) -> None:
         self._location = location
+        self._replace = replace
         self._client_path = client_path or final_path
         self._final_path = final_path
         parent, _, name = final_path.rpartition("/")
@@ -155,8 +167,10 @@ class ArtifactWriter:
         try:
             self._handle.close()
             if self._write_path != self._final_path:
-                # os.replace, not fs.mv: fsspec's move re-creates a deleted folder first.
-                os.replace(self._write_path, self._final_path)
+                self._publish()
+        except FileExistsError as exc:
+            self.abort()
+            raise ConflictError(ERR_ALREADY_STORED.format(path=self._client_path)) from exc
         except FileNotFoundError as exc:
             # The temporary file went with its folder: a delete raced this upload.
             self.abort()
@@ -164,6 +178,16 @@ class ArtifactWriter:
         except Exception as exc:
             self.abort()
             raise _write_error(exc, self._client_path) from exc
+
+    def _publish(self) -> None:
+        # os.replace, not fs.mv: fsspec's move re-creates a deleted folder first.
+        if self._replace:
+            os.replace(self._write_path, self._final_path)
+            return
+        # Create-only: link() fails if the name exists, atomically, so of two writers (or a
+        # replayed URL) exactly one stores the artifact.
+        os.link(self._write_path, self._final_path)
+        os.unlink(self._write_path)
 
     def abort(self) -> None:
         """Leave nothing behind; never raises."""
@@ -200,7 +224,8 @@ class ArtifactStore:
         if self.location.local_root is not None:
             self.location.local_root.check()
 
-    def writer(self, client_path: str) -> ArtifactWriter:
+    def writer(self, client_path: str, *, replace: bool = True) -> ArtifactWriter:
+        """A writer for one artifact; with `replace=False` (local storage) it only creates."""
         path = self.storage_path(client_path)
         if path == self.location.root:
             raise InvalidPathError(ERR_WRITE_ROOT)
@@ -208,7 +233,9 @@ class ArtifactStore:
         # Object stores have no such clash, and checking would cost a request per upload.
         if self.location.is_local and self.fs.isdir(path):
             raise ConflictError(ERR_PATH_CONFLICT.format(path=client_path))
-        return ArtifactWriter(self.location, path, client_path)
+        if not replace and self.location.is_local and self.fs.exists(path):
+            raise ConflictError(ERR_ALREADY_STORED.format(path=client_path))  # before the body
+        return ArtifactWriter(self.location, path, client_path, replace=replace)
 
     def open_for_read(self, client_path: str) -> tuple[BinaryIO, int | None]:
         """Open a file for streaming; raises NotFoundError for a missing file or a directory."""
@@ -222,6 +249,17 @@ class ArtifactStore:
             handle = self.fs.open(path, "rb", block_size=chunk, cache_type=READ_CACHE)
         size = info.get("size")
         return handle, int(size) if size is not None else None
+
+    def file_size(self, client_path: str) -> int | None:
+        """A file's size (for HEAD); NotFoundError for a missing file or a directory."""
+        path = self.storage_path(client_path)
+        self._check_root()
+        with read_errors(client_path):
+            info = self.fs.info(path)
+            if info.get("type") != "file":
+                raise FileNotFoundError(path)
+        size = info.get("size")
+        return int(size) if size is not None else None
 
     def stream(self, client_path: str) -> tuple[Generator[bytes, None, None], int | None]:
         """The file in `read_chunk_size` pieces, and its size when the backend knows it."""
