@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import uuid
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -24,9 +23,10 @@ from app.errors import (
     OpsmlServerError,
     UnavailableError,
 )
-from app.storage import paths
+from app.storage import leftovers, paths
 from app.storage.backends import StorageLocation
 from app.storage.delete_scope import check_deletable
+from app.storage.leftovers import partial_path
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,9 @@ class ArtifactWriter:
         self._replace = replace
         self._client_path = client_path or final_path
         self._final_path = final_path
-        parent, _, name = final_path.rpartition("/")
-        self._write_path = (
-            f"{parent}/.{name}.upload-{uuid.uuid4().hex}" if location.is_local else final_path
-        )
+        self._write_path = partial_path(final_path) if location.is_local else final_path
         self._handle: Any = None
+        self._lock: int | None = None  # holds a local temporary file while we write it
         self.bytes_written = 0
 
     def open(self) -> None:
@@ -129,6 +127,7 @@ class ArtifactWriter:
         try:
             if self._location.local_root is not None:
                 self._make_parents(self._location.local_root.path)
+                self._lock = leftovers.create_held(self._write_path)
             self._handle = fs.open(self._write_path, "wb")
         except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
             # A parent of the path is a file (or the path a directory): the client's mistake.
@@ -168,6 +167,7 @@ class ArtifactWriter:
             self._handle.close()
             if self._write_path != self._final_path:
                 self._publish()
+            self._release()
         except FileExistsError as exc:
             self.abort()
             raise ConflictError(ERR_ALREADY_STORED.format(path=self._client_path)) from exc
@@ -189,6 +189,11 @@ class ArtifactWriter:
         os.link(self._write_path, self._final_path)
         os.unlink(self._write_path)
 
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            leftovers.release(lock)
+
     def abort(self) -> None:
         """Leave nothing behind; never raises."""
         handle, self._handle = self._handle, None
@@ -204,6 +209,8 @@ class ArtifactWriter:
                 self._location.fs.rm(self._write_path)
         except Exception as exc:  # cleanup is best effort: the upload has failed already
             log.warning("could not clean up an aborted upload: %s", type(exc).__name__)
+        finally:
+            self._release()
 
 
 class ArtifactStore:
@@ -280,7 +287,7 @@ class ArtifactStore:
         return sorted(
             paths.to_client_path(root, self._strip_protocol(item))
             for item in found
-            if not _is_partial_upload(item)
+            if not leftovers.is_partial_upload(item)
         )
 
     def exists(self, client_path: str) -> bool:
@@ -329,11 +336,6 @@ class ArtifactStore:
     def _strip_protocol(self, item: str) -> str:
         stripped = self.fs._strip_protocol(item)
         return stripped if isinstance(stripped, str) else str(stripped)
-
-
-def _is_partial_upload(path: str) -> bool:
-    name = path.rpartition("/")[2]
-    return name.startswith(".") and ".upload-" in name
 
 
 def _iter_handle(handle: BinaryIO, chunk_size: int) -> Generator[bytes, None, None]:
