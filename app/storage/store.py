@@ -123,6 +123,13 @@ class ArtifactWriter:
         self.bytes_written = 0
 
     def open(self) -> None:
+        try:
+            self._open()
+        except BaseException:
+            self.abort()  # no temporary file or lock is left behind by a failed open
+            raise
+
+    def _open(self) -> None:
         fs = self._location.fs
         try:
             if self._location.local_root is not None:
