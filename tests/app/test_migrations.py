@@ -150,9 +150,7 @@ def test_adopting_a_reference_database_keeps_every_row(
     empty_database_url: str, tmp_path: Path
 ) -> None:
     _seed_reference_database(empty_database_url)
-    settings = Settings(
-        OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path)
-    )
+    settings = Settings(OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path))
     engine = build_engine(settings)
     assert current_revision(engine) is None
     assert run_migrations(engine) == SCHEMA_HEAD
