@@ -7,6 +7,7 @@ import gc
 import sys
 
 from app.errors import ConfigError
+from app.storage.leftovers import MIN_AGE_S
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
@@ -103,6 +104,28 @@ def _migrate() -> int:
     return 0
 
 
+def _clean_uploads(min_age_s: float) -> int:
+    from app.settings import environment, load_settings
+    from app.storage.backends import open_filesystem
+    from app.storage.leftovers import sweep
+
+    try:
+        settings = load_settings()
+        location = open_filesystem(settings.storage_uri, environment())
+    except ConfigError as exc:
+        print(f"opsml-server: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    if location.local_root is None:
+        print("opsml-server: object storage keeps no partial uploads; nothing to clean")
+        return 0
+    result = sweep(location.local_root.path, min_age_s=min_age_s)
+    print(
+        f"opsml-server: removed {result.files} partial upload(s) ({result.bytes} bytes) and "
+        f"{result.folders} empty folder(s); {result.in_flight} in flight or recent, kept"
+    )
+    return 0
+
+
 def uvicorn_server(argv: list[str] | None = None) -> None:
     """`opsml-uvicorn-server [--host H] [--port P] [--login|--no-login]` for local use."""
     parser = argparse.ArgumentParser(
@@ -114,12 +137,25 @@ def uvicorn_server(argv: list[str] | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`opsml-server migrate` (schema to head) or `opsml-server serve` (as opsml-uvicorn-server)."""
+    """`opsml-server migrate` (schema to head), `serve` (as opsml-uvicorn-server) or
+    `clean-uploads` (partial uploads of killed workers)."""
     parser = argparse.ArgumentParser(prog="opsml-server")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="upgrade the database at OPSML_TRACKING_URI to our schema")
     _serve_arguments(commands.add_parser("serve", help="run the server with uvicorn"))
+    clean = commands.add_parser(
+        "clean-uploads",
+        help="remove partial uploads left by killed workers (local storage; live ones are kept)",
+    )
+    clean.add_argument(
+        "--min-age",
+        type=float,
+        default=MIN_AGE_S,
+        help=f"only files untouched for this many seconds (default {MIN_AGE_S:.0f})",
+    )
     args = parser.parse_args(argv)
     if args.command == "migrate":
         sys.exit(_migrate())
+    if args.command == "clean-uploads":
+        sys.exit(_clean_uploads(args.min_age))
     sys.exit(_serve(args.host, args.port, args.login))

@@ -11,7 +11,8 @@ will read them in the client's traceback, and never contain a secret.
     ├── NotFoundError          404
     ├── ConflictError          409: e.g. a card version that already exists
     ├── AuthError              401 / 403
-    └── UnavailableError       503: database or storage unreachable
+    ├── UnavailableError       503: database or storage unreachable
+    └── InsufficientStorageError  507: storage is full; the request may work once space is freed
 """
 
 from __future__ import annotations
@@ -55,3 +56,7 @@ class AuthError(OpsmlServerError):
 
 class UnavailableError(OpsmlServerError):
     """A dependency (database, storage) cannot be reached right now."""
+
+
+class InsufficientStorageError(OpsmlServerError):
+    """Storage has no space (or quota) left for the write."""

@@ -44,6 +44,7 @@ def _status_for(exc: errors.OpsmlServerError) -> int:
         errors.NotFoundError: 404,
         errors.ConflictError: 409,
         errors.UnavailableError: 503,
+        errors.InsufficientStorageError: 507,
         errors.ConfigError: 500,
     }.get(type(exc), 400 if isinstance(exc, errors.InvalidRequestError) else 500)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -23,6 +24,7 @@ from app.routers import cards, files, health, metrics, models, projects
 from app.services.cards import CardService
 from app.settings import Settings, environment, load_settings
 from app.storage.backends import open_filesystem
+from app.storage.leftovers import sweep_and_log
 from app.storage.store import ArtifactStore
 
 
@@ -44,6 +46,7 @@ def _lifespan(
         app.state.reads = session_factory(read_engine)
         app.state.cards = CardService(sessions, read_engine, settings.app_env.value)
         app.state.store = store
+        _sweep_in_background(store)
         gc.enable()  # paused by the entry points while the server imported and built itself
         try:
             yield
@@ -54,9 +57,22 @@ def _lifespan(
     return lifespan
 
 
+def _sweep_in_background(store: ArtifactStore) -> None:
+    # Partial uploads of workers that were killed: removed without delaying start-up (a
+    # large tree takes a while to walk); live uploads are safe (app.storage.leftovers).
+    root = store.location.local_root
+    if root is not None:
+        threading.Thread(
+            target=sweep_and_log, args=(root.path,), name="opsml-upload-sweep", daemon=True
+        ).start()
+
+
 def create_app(settings: Settings, *, login: bool) -> FastAPI:
     check_auth_settings(settings, login)
-    store = ArtifactStore(open_filesystem(settings.storage_uri, environment()))
+    location = open_filesystem(
+        settings.storage_uri, environment(), create_local_root=settings.creates_storage_root
+    )
+    store = ArtifactStore(location)
     app = FastAPI(
         title="opsml-server",
         summary="OpsML 2.x registry server",

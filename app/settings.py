@@ -11,6 +11,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,10 @@ from app.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "sqlite:///opsml_data/opsml.db"
 DEFAULT_STORAGE_URI = "./opsml_data/artifacts"
+ERR_EXTERNAL_URL = (
+    "must be the http(s) URL clients use to reach this server, such as "
+    "https://opsml.example.com or https://example.com/opsml (no query, fragment or credentials)"
+)
 
 
 class AppEnv(StrEnum):
@@ -80,6 +85,9 @@ class Settings(BaseSettings):
     body_idle_timeout_s: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=30.0, validation_alias="OPSML_BODY_IDLE_TIMEOUT_S"
     )
+    # Where clients reach this server (behind a proxy or ingress): prefixes local-storage
+    # pre-signed URLs. Unset, they use the address the request's connection arrived on.
+    external_url: str | None = Field(default=None, validation_alias="OPSML_EXTERNAL_URL")
 
     @field_validator("app_env", mode="before")
     @classmethod
@@ -93,9 +101,26 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value.strip()
 
+    @field_validator("external_url")
+    @classmethod
+    def _external_url_is_a_base(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(ERR_EXTERNAL_URL)
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(ERR_EXTERNAL_URL)
+        return value.strip().rstrip("/")
+
     @property
     def database_url(self) -> URL:
         return parse_tracking_uri(self.tracking_uri.get_secret_value())
+
+    @property
+    def creates_storage_root(self) -> bool:
+        """Only the embedded default storage folder is created by the server (at start)."""
+        return self.storage_uri == DEFAULT_STORAGE_URI
 
     @property
     def is_sqlite(self) -> bool:

@@ -267,6 +267,7 @@ def _ours(url: str, storage: Path) -> Iterator[RunningServer]:
         "OPSML_STORAGE_URI": str(storage),
         "WEB_CONCURRENCY": str(WORKERS),
     }
+    storage.mkdir(exist_ok=True)  # a configured local root must exist
     with server(env, command, log_path=storage.parent / "ours.log") as srv:
         yield srv
 

@@ -138,6 +138,7 @@ def run(size: int = GIB, runs: int = 3, base: Path | None = None) -> TransferRes
         figures = {}
         for name in ("ours", "reference"):
             storage = work / f"storage-{name}"
+            storage.mkdir(exist_ok=True)
             stored = storage / WRITE_PATH.removeprefix("opsml-root:/")
             env = {
                 "OPSML_TRACKING_URI": f"sqlite:///{work / f'{name}.db'}",

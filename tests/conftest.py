@@ -44,6 +44,8 @@ SettingsFactory = Callable[..., Settings]
 @pytest.fixture
 def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
     def factory(**overrides: Any) -> Settings:
+        # A configured local root must exist (only the embedded default is created).
+        (tmp_path / "artifacts").mkdir(exist_ok=True)
         values: dict[str, Any] = {
             "OPSML_TRACKING_URI": database_url,
             "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),

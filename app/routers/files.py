@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +18,7 @@ from app.openapi import (
     FILE_PATH_SCHEMA,
     UPLOAD_OPENAPI,
 )
+from app.public_url import public_base_url
 from app.schemas import (
     FileDeleteResponse,
     FileExistsResponse,
@@ -64,6 +65,18 @@ async def download(path: PathQuery, store: StoreDep) -> StreamingResponse:
     return StreamingResponse(opened.chunks, media_type="application/octet-stream", headers=headers)
 
 
+@router.head("/download")
+def download_head(path: PathQuery, store: StoreDep) -> Response:
+    """The download's headers without its body (size checks, link checkers, `curl -I`)."""
+    return _head(store, path)
+
+
+def _head(store: ArtifactStore, client_path: str) -> Response:
+    size = store.file_size(client_path)
+    headers = {"content-length": str(size)} if size is not None else {}
+    return Response(media_type="application/octet-stream", headers=headers)
+
+
 @router.get("/list")
 def list_files(path: PathQuery, store: StoreDep) -> FileListResponse:
     return FileListResponse(files=store.list_files(path))
@@ -85,6 +98,7 @@ def presign_url(
     request: Request,
     path: FilePathQuery,
     store: StoreDep,
+    settings: SettingsDep,
     method: Method = "GET",
     expires: Annotated[int, Query(ge=1, le=MAX_EXPIRES_S)] = 900,
     x_prod_token: Annotated[str | None, Header(alias="X-Prod-Token")] = None,
@@ -92,9 +106,8 @@ def presign_url(
     """A time-limited URL to read (GET) or write (PUT) one artifact without credentials."""
     if method == "PUT":
         require_prod_token(request, x_prod_token)
-    url = presign(
-        store.location, store.storage_path(path), method, expires, base_url=str(request.base_url)
-    )
+    base_url = public_base_url(request, settings.external_url) if store.location.is_local else ""
+    url = presign(store.location, store.storage_path(path), method, expires, base_url=base_url)
     return PresignResponse(url=url, method=method, expires_in=expires)
 
 
@@ -114,6 +127,19 @@ async def signed_download(
     return await download(f"{OPSML_ROOT}/{path}", store)
 
 
+@router.head("/signed", include_in_schema=False)
+def signed_head(
+    path: SignedQuery,
+    expires: SignedQuery,
+    method: SignedQuery,
+    signature: SignedQuery,
+    store: StoreDep,
+) -> Response:
+    """HEAD of a pre-signed GET URL: what the GET would send, without the body."""
+    _verify(store, path, "GET", method, expires, signature)
+    return _head(store, f"{OPSML_ROOT}/{path}")
+
+
 @router.put("/signed", include_in_schema=False)
 async def signed_upload(
     request: Request,
@@ -124,10 +150,11 @@ async def signed_upload(
     store: StoreDep,
     settings: SettingsDep,
 ) -> UploadResponse:
-    """Accepts the raw body of a local-storage pre-signed PUT."""
+    """Accepts the raw body of a local-storage pre-signed PUT, once: the URL only creates."""
     await run_in_threadpool(_verify, store, path, "PUT", method, expires, signature)
     client_path = f"{OPSML_ROOT}/{path}"
-    await receive_raw(request, store.writer(client_path), settings.max_upload_bytes)
+    writer = await run_in_threadpool(store.writer, client_path, replace=False)
+    await receive_raw(request, writer, settings.max_upload_bytes)
     return UploadResponse(storage_uri=client_path)
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
@@ -41,6 +40,7 @@ from app.storage.credentials import (
     local_credentials,
     s3_credentials,
 )
+from app.storage.local_root import LocalRoot, open_root
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -86,7 +86,6 @@ MISSING_EXTRA: Final = (
     "run: pip install 'opsml-server[{extra}]'"
 )
 MISSING_BUCKET: Final = "OPSML_STORAGE_URI {scheme}:// needs a bucket or container name"
-LOCAL_NOT_DIR: Final = "OPSML_STORAGE_URI points at {path}, which is not a creatable directory"
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,8 @@ class StorageLocation:
     """The storage root: a filesystem and the fs-native root path (no trailing slash).
 
     `credentials` describes the chosen credential (safe to log via `describe()`) and carries
-    what `app.storage.presign` needs; it is excluded from repr and equality.
+    what `app.storage.presign` needs; it is excluded from repr and equality. `local_root` is
+    the local root's identity at start (`app.storage.local_root`), None for object stores.
     """
 
     fs: AbstractFileSystem
@@ -105,25 +105,31 @@ class StorageLocation:
         repr=False,
         compare=False,
     )
+    local_root: LocalRoot | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_local(self) -> bool:
         return self.scheme == SCHEME_LOCAL
 
 
-def open_filesystem(storage_uri: str, env: Mapping[str, str]) -> StorageLocation:
-    """Build the filesystem for `storage_uri`; `ConfigError` with one clear line if it can't."""
+def open_filesystem(
+    storage_uri: str, env: Mapping[str, str], *, create_local_root: bool = False
+) -> StorageLocation:
+    """Build the filesystem for `storage_uri`; `ConfigError` with one clear line if it can't.
+
+    A local root must exist unless `create_local_root` (the embedded default only).
+    """
     uri = storage_uri.strip()
     if not uri:
         raise ConfigError("OPSML_STORAGE_URI is empty")
     raw_scheme = _scheme_of(uri)
     if raw_scheme is None:
-        return _open_local(uri, env)
+        return _open_local(uri, env, create_local_root)
     scheme = _SCHEMES.get(raw_scheme.lower())
     if scheme is None:
         raise ConfigError(UNKNOWN_SCHEME.format(scheme=raw_scheme))
     if scheme == SCHEME_LOCAL:
-        return _open_local(_local_path_of(uri), env)
+        return _open_local(_local_path_of(uri), env, create_local_root)
 
     parts = urlsplit(uri)
     bucket = parts.netloc
@@ -166,20 +172,19 @@ def _missing_extra(scheme: str, exc: ImportError) -> ConfigError:
 # ------------------------------------------------------------------------------------ local
 
 
-def _open_local(path: str, env: Mapping[str, str]) -> StorageLocation:
+def _open_local(path: str, env: Mapping[str, str], create: bool) -> StorageLocation:
     from fsspec.implementations.local import LocalFileSystem
 
-    root = Path(os.path.expanduser(path)).resolve()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        raise ConfigError(LOCAL_NOT_DIR.format(path=root)) from None
-    if not root.is_dir():
-        raise ConfigError(LOCAL_NOT_DIR.format(path=root))
-    # auto_mkdir: writing a/b/c.bin creates a/b, as the cloud stores do implicitly.
-    fs = LocalFileSystem(auto_mkdir=True)
+    root = open_root(path, create=create)
+    # No auto_mkdir: the writer creates the folders below the root itself, after checking
+    # that the root is still there (an unmounted volume must not be re-created on the disk).
+    fs = LocalFileSystem(auto_mkdir=False)
     return StorageLocation(
-        fs=fs, root=root.as_posix(), scheme=SCHEME_LOCAL, credentials=local_credentials(env)
+        fs=fs,
+        root=root.path,
+        scheme=SCHEME_LOCAL,
+        credentials=local_credentials(env),
+        local_root=root,
     )
 
 

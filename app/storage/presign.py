@@ -44,12 +44,19 @@ if TYPE_CHECKING:
 Method = Literal["GET", "PUT"]
 
 MAX_EXPIRES_S: Final = 7 * 24 * 3600  # the SigV4 / GCS V4 ceiling; Azure takes the same cap
+# A PUT URL lets its bearer write, so it lives one hour at most: long enough to start a large
+# upload (the stores check expiry when a request starts, not when it ends), short enough to
+# limit replays. Local PUT URLs are also single-use (see app.routers.files).
+MAX_PUT_EXPIRES_S: Final = 3600
 SIGNED_ROUTE: Final = "/opsml/files/signed"
 GCS_DEFAULT_ENDPOINT: Final = "https://storage.googleapis.com"
 
 # Messages the tests reuse.
 BAD_METHOD: Final = "pre-signed URLs support GET and PUT only"
 BAD_EXPIRY: Final = f"expires_s must be between 1 and {MAX_EXPIRES_S} seconds"
+BAD_PUT_EXPIRY: Final = (
+    f"PUT URLs last at most {MAX_PUT_EXPIRES_S} seconds: ask for expires <= {MAX_PUT_EXPIRES_S}"
+)
 OUTSIDE_ROOT: Final = "path is not under the storage root"
 SIGNATURE_INVALID: Final = "signed URL is invalid"
 SIGNATURE_EXPIRED: Final = "signed URL has expired"
@@ -70,15 +77,17 @@ def presign(
 ) -> str:
     """A URL that allows `method` on the object at `fs_path` for `expires_s` seconds.
 
-    `fs_path` is fs-native and must lie under `location.root`. `base_url` (scheme and host of
-    this server, e.g. `str(request.base_url)`) prefixes local-storage URLs; cloud URLs are
-    absolute anyway. `now` is for tests.
+    `fs_path` is fs-native and must lie under `location.root`. `base_url` (where clients reach
+    this server, `app.public_url`) prefixes local-storage URLs; cloud URLs are absolute anyway.
+    `now` is for tests. PUT URLs last at most `MAX_PUT_EXPIRES_S`.
     """
     verb = method.upper()
     if verb not in ("GET", "PUT"):
         raise InvalidRequestError(BAD_METHOD)
     if not 1 <= expires_s <= MAX_EXPIRES_S:
         raise InvalidRequestError(BAD_EXPIRY)
+    if verb == "PUT" and expires_s > MAX_PUT_EXPIRES_S:
+        raise InvalidRequestError(BAD_PUT_EXPIRY)
     path = _under_root(location.root, fs_path)
     start = now or datetime.now(UTC)
 

@@ -6,17 +6,27 @@ Every method is synchronous and is called from a worker thread, never the event 
 
 from __future__ import annotations
 
+import errno
 import logging
-import uuid
+import os
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from fsspec import AbstractFileSystem
 
-from app.errors import ConflictError, InvalidPathError, NotFoundError, UnavailableError
-from app.storage import paths
+from app.errors import (
+    ConflictError,
+    InsufficientStorageError,
+    InvalidPathError,
+    NotFoundError,
+    OpsmlServerError,
+    UnavailableError,
+)
+from app.storage import leftovers, paths
 from app.storage.backends import StorageLocation
+from app.storage.delete_scope import check_deletable
+from app.storage.leftovers import partial_path
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +50,40 @@ ERR_NOT_FOUND = "No artifact at {path}"
 ERR_STORAGE_DOWN = "Storage is unreachable or refused the request ({kind}); try again later"
 ERR_WRITE_ROOT = "Upload path must name a file below opsml-root:/, not the root itself"
 ERR_PATH_CONFLICT = "Cannot write {path}: a file and a directory would share a name"
+ERR_STORAGE_FULL = (
+    "Storage is full (no space or quota left) while writing {path}; nothing was stored. "
+    "Free space on the storage volume, then upload again"
+)
+ERR_STORAGE_READ_ONLY = "Storage is read-only; {path} was not stored"
+ERR_ALREADY_STORED = (
+    "{path} already exists: a pre-signed PUT URL creates its artifact once and never replaces "
+    "one (so a used URL cannot be replayed); delete the artifact first or use files/upload"
+)
+ERR_DELETED_DURING_UPLOAD = (
+    "The folder of {path} was deleted while it was being uploaded, so nothing was stored; "
+    "upload it again if the card still exists"
+)
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _unavailable(exc: Exception) -> UnavailableError:
     # Only the exception's class name reaches the client: SDK messages can carry signed URLs.
     log.warning("storage error: %s", type(exc).__name__)
     return UnavailableError(ERR_STORAGE_DOWN.format(kind=type(exc).__name__))
+
+
+def _write_error(exc: Exception, client_path: str) -> OpsmlServerError:
+    """A failed write, named for what happened: no space (507), read-only, or unreachable."""
+    if isinstance(exc, OpsmlServerError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        log.warning("storage full: %s", errno.errorcode.get(exc.errno, "?"))
+        return InsufficientStorageError(ERR_STORAGE_FULL.format(path=client_path))
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        log.warning("storage read-only")
+        return UnavailableError(ERR_STORAGE_READ_ONLY.format(path=client_path))
+    return _unavailable(exc)
 
 
 @contextmanager
@@ -67,30 +105,60 @@ class ArtifactWriter:
     completed, so we write to the final key and abort the upload on failure.
     """
 
-    def __init__(self, location: StorageLocation, final_path: str, client_path: str = "") -> None:
+    def __init__(
+        self,
+        location: StorageLocation,
+        final_path: str,
+        client_path: str = "",
+        *,
+        replace: bool = True,
+    ) -> None:
         self._location = location
+        self._replace = replace
         self._client_path = client_path or final_path
         self._final_path = final_path
-        parent, _, name = final_path.rpartition("/")
-        self._write_path = (
-            f"{parent}/.{name}.upload-{uuid.uuid4().hex}" if location.is_local else final_path
-        )
+        self._write_path = partial_path(final_path) if location.is_local else final_path
         self._handle: Any = None
+        self._lock: int | None = None  # holds a local temporary file while we write it
         self.bytes_written = 0
 
     def open(self) -> None:
+        try:
+            self._open()
+        except BaseException:
+            self.abort()  # no temporary file or lock is left behind by a failed open
+            raise
+
+    def _open(self) -> None:
         fs = self._location.fs
         try:
-            if self._location.is_local:
-                fs.makedirs(self._final_path.rpartition("/")[0], exist_ok=True)
+            if self._location.local_root is not None:
+                self._make_parents(self._location.local_root.path)
+                self._lock = leftovers.create_held(self._write_path)
             self._handle = fs.open(self._write_path, "wb")
         except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
             # A parent of the path is a file (or the path a directory): the client's mistake.
             raise ConflictError(ERR_PATH_CONFLICT.format(path=self._client_path)) from exc
         except FileNotFoundError as exc:
-            raise NotFoundError(ERR_NOT_FOUND.format(path=self._client_path)) from exc
+            # The folders were just made: a delete of this folder ran in between.
+            raise ConflictError(ERR_DELETED_DURING_UPLOAD.format(path=self._client_path)) from exc
         except Exception as exc:
-            raise _unavailable(exc) from exc
+            raise _write_error(exc, self._client_path) from exc
+
+    def _make_parents(self, root: str) -> None:
+        # The root itself is never created here (see app.storage.local_root), only below it.
+        assert self._location.local_root is not None
+        self._location.local_root.check()
+        # One level at a time from the root down: os.mkdir fails if the root vanished
+        # meanwhile, where os.makedirs would re-create it.
+        folder = root
+        for part in self._final_path[len(root) + 1 :].split("/")[:-1]:
+            folder = f"{folder}/{part}"
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                if not os.path.isdir(folder):
+                    raise
 
     def write(self, views: Sequence[memoryview]) -> None:
         try:
@@ -98,18 +166,40 @@ class ArtifactWriter:
                 self._handle.write(view)
         except Exception as exc:
             self.abort()
-            raise _unavailable(exc) from exc
+            raise _write_error(exc, self._client_path) from exc
         self.bytes_written += sum(view.nbytes for view in views)
 
     def commit(self) -> None:
-        fs = self._location.fs
         try:
             self._handle.close()
             if self._write_path != self._final_path:
-                fs.mv(self._write_path, self._final_path)
+                self._publish()
+            self._release()
+        except FileExistsError as exc:
+            self.abort()
+            raise ConflictError(ERR_ALREADY_STORED.format(path=self._client_path)) from exc
+        except FileNotFoundError as exc:
+            # The temporary file went with its folder: a delete raced this upload.
+            self.abort()
+            raise ConflictError(ERR_DELETED_DURING_UPLOAD.format(path=self._client_path)) from exc
         except Exception as exc:
             self.abort()
-            raise _unavailable(exc) from exc
+            raise _write_error(exc, self._client_path) from exc
+
+    def _publish(self) -> None:
+        # os.replace, not fs.mv: fsspec's move re-creates a deleted folder first.
+        if self._replace:
+            os.replace(self._write_path, self._final_path)
+            return
+        # Create-only: link() fails if the name exists, atomically, so of two writers (or a
+        # replayed URL) exactly one stores the artifact.
+        os.link(self._write_path, self._final_path)
+        os.unlink(self._write_path)
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            leftovers.release(lock)
 
     def abort(self) -> None:
         """Leave nothing behind; never raises."""
@@ -126,6 +216,8 @@ class ArtifactWriter:
                 self._location.fs.rm(self._write_path)
         except Exception as exc:  # cleanup is best effort: the upload has failed already
             log.warning("could not clean up an aborted upload: %s", type(exc).__name__)
+        finally:
+            self._release()
 
 
 class ArtifactStore:
@@ -141,7 +233,13 @@ class ArtifactStore:
     def storage_path(self, client_path: str) -> str:
         return paths.to_storage_path(self.location.root, client_path)
 
-    def writer(self, client_path: str) -> ArtifactWriter:
+    def _check_root(self) -> None:
+        # A stat per request: a missing or replaced local root is a 503, not an empty listing.
+        if self.location.local_root is not None:
+            self.location.local_root.check()
+
+    def writer(self, client_path: str, *, replace: bool = True) -> ArtifactWriter:
+        """A writer for one artifact; with `replace=False` (local storage) it only creates."""
         path = self.storage_path(client_path)
         if path == self.location.root:
             raise InvalidPathError(ERR_WRITE_ROOT)
@@ -149,11 +247,14 @@ class ArtifactStore:
         # Object stores have no such clash, and checking would cost a request per upload.
         if self.location.is_local and self.fs.isdir(path):
             raise ConflictError(ERR_PATH_CONFLICT.format(path=client_path))
-        return ArtifactWriter(self.location, path, client_path)
+        if not replace and self.location.is_local and self.fs.exists(path):
+            raise ConflictError(ERR_ALREADY_STORED.format(path=client_path))  # before the body
+        return ArtifactWriter(self.location, path, client_path, replace=replace)
 
     def open_for_read(self, client_path: str) -> tuple[BinaryIO, int | None]:
         """Open a file for streaming; raises NotFoundError for a missing file or a directory."""
         path = self.storage_path(client_path)
+        self._check_root()
         with read_errors(client_path):
             info = self.fs.info(path)
             if info.get("type") != "file":
@@ -163,6 +264,17 @@ class ArtifactStore:
         size = info.get("size")
         return handle, int(size) if size is not None else None
 
+    def file_size(self, client_path: str) -> int | None:
+        """A file's size (for HEAD); NotFoundError for a missing file or a directory."""
+        path = self.storage_path(client_path)
+        self._check_root()
+        with read_errors(client_path):
+            info = self.fs.info(path)
+            if info.get("type") != "file":
+                raise FileNotFoundError(path)
+        size = info.get("size")
+        return int(size) if size is not None else None
+
     def stream(self, client_path: str) -> tuple[Generator[bytes, None, None], int | None]:
         """The file in `read_chunk_size` pieces, and its size when the backend knows it."""
         handle, size = self.open_for_read(client_path)
@@ -171,6 +283,7 @@ class ArtifactStore:
     def list_files(self, client_path: str) -> list[str]:
         """Every file under a path (recursively), as `opsml-root:` paths; a file lists itself."""
         path = self.storage_path(client_path)
+        self._check_root()
         try:
             found = self.fs.find(path)
         except FileNotFoundError:
@@ -181,19 +294,22 @@ class ArtifactStore:
         return sorted(
             paths.to_client_path(root, self._strip_protocol(item))
             for item in found
-            if not _is_partial_upload(item)
+            if not leftovers.is_partial_upload(item)
         )
 
     def exists(self, client_path: str) -> bool:
         path = self.storage_path(client_path)
+        self._check_root()
         try:
             return bool(self.fs.exists(path))
         except Exception as exc:
             raise _unavailable(exc) from exc
 
     def delete(self, client_path: str) -> None:
-        """Remove a file or a whole directory; deleting what is not there succeeds."""
+        """Remove a file or a card version's folder; deleting what is not there succeeds."""
+        check_deletable(paths.relative_parts(client_path), client_path)
         path = self.storage_path(client_path)
+        self._check_root()
         try:
             if self.fs.exists(path):
                 self.fs.rm(path, recursive=True)
@@ -213,24 +329,20 @@ class ArtifactStore:
         return data
 
     def check_reachable(self) -> None:
-        """Readiness: the root can be listed (raises UnavailableError otherwise)."""
+        """Readiness: the root can be listed, and a local root is ours and writable."""
+        if self.location.local_root is not None:
+            self.location.local_root.check_writable()
+            return
         try:
             self.fs.ls(self.location.root, detail=False)
         except FileNotFoundError:
-            if not self.location.is_local:
-                return  # an empty prefix in an object store simply has no objects yet
-            raise UnavailableError("Storage root does not exist") from None
+            return  # an empty prefix in an object store simply has no objects yet
         except Exception as exc:
             raise _unavailable(exc) from exc
 
     def _strip_protocol(self, item: str) -> str:
         stripped = self.fs._strip_protocol(item)
         return stripped if isinstance(stripped, str) else str(stripped)
-
-
-def _is_partial_upload(path: str) -> bool:
-    name = path.rpartition("/")[2]
-    return name.startswith(".") and ".upload-" in name
 
 
 def _iter_handle(handle: BinaryIO, chunk_size: int) -> Generator[bytes, None, None]:

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from app.storage.backends import open_filesystem
+from app.storage.presign import BAD_PUT_EXPIRY, MAX_PUT_EXPIRES_S
 from app.storage.store import ERR_NOT_FOUND
 from tests.support.emulators import StorageEmulator
 
@@ -177,3 +178,13 @@ def test_a_delete_by_one_worker_is_seen_by_another(
         assert second.get("/opsml/files/exists", params={"path": f"{ROOT}/card.json"}).json() == {
             "exists": False
         }
+
+
+def test_put_urls_last_an_hour_at_most_on_every_backend(backend_client: TestClient) -> None:
+    params = {"path": f"{ROOT}/upload.bin", "method": "PUT"}
+    for expires in (MAX_PUT_EXPIRES_S + 1, 7 * 24 * 3600):
+        response = backend_client.get("/opsml/files/presign", params={**params, "expires": expires})
+        assert response.status_code == 400, response.text
+        assert response.json() == {"detail": BAD_PUT_EXPIRY}
+    ok = backend_client.get("/opsml/files/presign", params={**params, "expires": MAX_PUT_EXPIRES_S})
+    assert ok.status_code == 200, ok.text

@@ -151,9 +151,7 @@ def test_adopting_a_reference_database_keeps_every_row(
     empty_database_url: str, tmp_path: Path
 ) -> None:
     _seed_reference_database(empty_database_url)
-    settings = Settings(
-        OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path / "s")
-    )
+    settings = Settings(OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path))
     engine = build_engine(settings)
     assert current_revision(engine) is None
     assert run_migrations(engine) == SCHEMA_HEAD
@@ -236,7 +234,7 @@ def test_unmigrated_postgres_is_not_ready_until_migrated(tmp_path: Path) -> None
 
 
 def _check_readiness_follows_migration(url: str, tmp_path: Path) -> None:
-    settings = Settings(OPSML_TRACKING_URI=url, OPSML_STORAGE_URI=str(tmp_path / "s"))
+    settings = Settings(OPSML_TRACKING_URI=url, OPSML_STORAGE_URI=str(tmp_path))
     with TestClient(create_app(settings, login=False)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503

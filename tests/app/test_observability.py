@@ -59,7 +59,7 @@ def test_database_password_never_reaches_a_response_or_log(
 
     secret = "pw-in-the-uri-9f3k"  # trust auth on the test server accepts any password
     url = make_url(postgres_url).set(password=secret).render_as_string(hide_password=False)
-    settings = Settings(OPSML_TRACKING_URI=url, OPSML_STORAGE_URI=str(tmp_path / "s"))
+    settings = Settings(OPSML_TRACKING_URI=url, OPSML_STORAGE_URI=str(tmp_path))
     seen = []
     with caplog.at_level(logging.DEBUG), TestClient(create_app(settings, login=False)) as client:
         for method, route, body in [

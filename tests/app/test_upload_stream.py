@@ -44,6 +44,7 @@ def _request(chunks: list[bytes]) -> Request:
 
 
 def _store(tmp_path: Path) -> ArtifactStore:
+    (tmp_path / "root").mkdir(exist_ok=True)
     return ArtifactStore(open_filesystem(str(tmp_path / "root"), {}))
 
 

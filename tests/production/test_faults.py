@@ -84,6 +84,7 @@ def test_database_restart_gives_503_then_recovers_without_a_server_restart(
     launch: Launch, pg_cluster: ThrowawayCluster, pg_fault_url: str, tmp_path: Path
 ) -> None:
     migrate(MAIN_BIN, pg_fault_url)
+    (tmp_path / "artifacts").mkdir()
     server = launch(
         {
             "OPSML_TRACKING_URI": pg_fault_url,
@@ -193,6 +194,7 @@ def test_storage_outage_is_503_with_a_clear_message_and_readiness_follows(
 
 def test_upload_cut_off_by_the_client_leaves_nothing(launch: Launch, tmp_path: Path) -> None:
     storage = tmp_path / "artifacts"
+    storage.mkdir()
     server = launch(
         {
             "OPSML_TRACKING_URI": f"sqlite:///{tmp_path / 'opsml.db'}",

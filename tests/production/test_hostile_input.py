@@ -153,6 +153,7 @@ def test_wrong_types_in_a_card_are_400(client: TestClient, card: dict, needle: s
 
 @pytest.fixture
 def live(launch: Launch, tmp_path: Path):
+    (tmp_path / "artifacts").mkdir()
     return launch(
         {
             "OPSML_TRACKING_URI": f"sqlite:///{tmp_path / 'opsml.db'}",

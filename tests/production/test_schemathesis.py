@@ -70,6 +70,7 @@ def pg_url() -> Iterator[str]:
 def test_schemathesis_all_checks_pass(launch: Launch, pg_url: str, tmp_path: Path) -> None:
     assert ST.exists(), "schemathesis is missing: pip install -r tests/production/requirements.txt"
     storage = tmp_path / "artifacts"
+    storage.mkdir()
     server = launch(
         {"OPSML_TRACKING_URI": pg_url, "OPSML_STORAGE_URI": str(storage), "WEB_CONCURRENCY": "2"},
         ready_path="/readyz",

@@ -29,6 +29,7 @@ from app.storage.backends import (
     open_filesystem,
 )
 from app.storage.credentials import AZURE_ACCOUNT_MISSING
+from app.storage.local_root import LOCAL_MISSING
 from tests.support.emulators import REPO_ROOT, StorageEmulator
 
 MiB = 1024 * 1024
@@ -95,18 +96,26 @@ def test_empty_uri_is_a_config_error() -> None:
         open_filesystem("  ", {})
 
 
-def test_bare_relative_path_is_created_and_absolute(
+def test_bare_relative_path_is_created_when_asked_and_absolute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    loc = open_filesystem("./data/artifacts/", {})
+    loc = open_filesystem("./data/artifacts/", {}, create_local_root=True)
     assert loc.scheme == SCHEME_LOCAL
     assert loc.is_local
     assert loc.root == (tmp_path / "data" / "artifacts").as_posix()
     assert Path(loc.root).is_dir()
 
 
+def test_a_missing_local_root_is_not_created_unless_asked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        open_filesystem(str(tmp_path / "volume" / "artifacts"), {})
+    assert raised.value.message == LOCAL_MISSING.format(path=tmp_path / "volume" / "artifacts")
+    assert not (tmp_path / "volume").exists()
+
+
 def test_file_uri(tmp_path: Path) -> None:
+    (tmp_path / "nested" / "root").mkdir(parents=True)
     loc = open_filesystem(f"file://{tmp_path}/nested/root", {})
     assert loc.root == f"{tmp_path}/nested/root"
     assert Path(loc.root).is_dir()
@@ -207,7 +216,7 @@ def test_no_cloud_sdk_is_imported_for_local_storage(tmp_path: Path) -> None:
         "import sys\n"
         "from app.storage.backends import open_filesystem\n"
         "import app.storage.presign, app.storage.credentials\n"
-        f"open_filesystem({str(tmp_path / 'root')!r}, {{}})\n"
+        f"open_filesystem({str(tmp_path)!r}, {{}})\n"
         "heavy = ('gcsfs', 's3fs', 'adlfs', 'botocore', 'aiobotocore', 'azure', 'google.cloud',"
         " 'google.auth')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
@@ -225,6 +234,8 @@ def test_round_trip(location: StorageLocation) -> None:
     fs, root = location.fs, location.root
     path = f"{root}/cards/model/v1/weights.bin"
     payload = os.urandom(300_000)
+    if location.is_local:  # no auto_mkdir locally: the artifact writer makes the folders
+        fs.makedirs(f"{root}/cards/model/v1")
     with fs.open(path, "wb") as handle:
         handle.write(payload)
     fs.pipe(f"{root}/cards/model/v1/meta.json", b"{}")

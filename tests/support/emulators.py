@@ -513,6 +513,8 @@ def local_storage(base: Path) -> StorageEmulator:
         (base / bucket).mkdir(parents=True, exist_ok=True)
 
     def uri(bucket: str, prefix: str) -> str:
+        # A configured local root must exist (only the embedded default is created).
+        (base / bucket / prefix).mkdir(parents=True, exist_ok=True)
         return str(base / bucket / prefix)
 
     bucket = _bucket_name()
