@@ -118,7 +118,5 @@ def test_writes_report_rowcounts_and_constraint_violations(engine: Engine) -> No
         updated = connection.execute(text("UPDATE pipelined_t SET v = :v"), {"v": "c"})
         assert updated.rowcount == 2
         with pytest.raises(IntegrityError, match="23505"), connection.begin_nested():
-            connection.execute(
-                text("INSERT INTO pipelined_t VALUES (:k, :v)"), {"k": 1, "v": "x"}
-            )
+            connection.execute(text("INSERT INTO pipelined_t VALUES (:k, :v)"), {"k": 1, "v": "x"})
         assert connection.execute(text("SELECT count(*) FROM pipelined_t")).scalar() == 2
