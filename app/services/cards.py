@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import transaction
 from app.db.tables import Base, CardRecord, ProjectRecord, VersionClaim
 from app.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
-from app.services import records, semver
+from app.services import records, semver, values
 from app.services.registries import REGISTRY_TABLES
 
 # An unused `cards/version` answer is held this long, so concurrent registrations of one name
@@ -48,6 +48,11 @@ ERR_NO_CARD = "No {registry} card with uid {uid}"
 ERR_UNKNOWN_TERM = "Unknown query term '{term}' for {registry} cards; known: {known}"
 ERR_CARD_VERSION = "Card version '{version}' is not a semantic version (e.g. 1.2.0)"
 ERR_TERM_VALUE = "Query term '{term}' must be a string, number, boolean or null"
+ERR_TERM_JSON = (
+    "Query term '{term}' is a JSON field, which cannot be matched as a whole; filter tags "
+    "with 'tags' instead"
+)
+ERR_TAG_VALUE = "Tag filter '{tag}' must be text or a number"
 ERR_MAX_DATE = "max_date must be a date as YYYY-MM-DD"
 ERR_VERSION_BUSY = "Could not reserve a version after several attempts; try again"
 
@@ -135,7 +140,7 @@ class CardService:
         with self._read_engine.connect() as connection:
             if query.uid:
                 stmt = select(*columns).where(_c(table, "uid") == query.uid).limit(1)
-                return [row._asdict() for row in connection.execute(stmt)]
+                return [_record(table, row) for row in connection.execute(stmt)]
             prefix, top_only = self._list_prefix(query.version)
             page = self._page_size(query)
             if query.name and page is not None and not query.sort_by_timestamp:
@@ -145,7 +150,7 @@ class CardService:
                 rows = self._ordered_rows(
                     connection, table, columns, conditions, query, prefix, page
                 )
-        cards = [_record(row) for row in rows]
+        cards = [_record(table, row) for row in rows]
         if query.ignore_release_candidates:
             cards = [c for c in cards if not _is_prerelease(c.get("version"))]
         if top_only:
@@ -194,16 +199,14 @@ class CardService:
             if "tags" not in known:
                 raise InvalidRequestError(f"{registry} cards have no tags to filter on")
             for key, value in query.tags.items():
-                conditions.append(_c(table, "tags")[key].as_string() == str(value))
+                conditions.append(_c(table, "tags")[key].as_string() == _tag_filter(key, value))
         for key, value in query.query_terms.items():
             if key not in known:
                 known_list = ", ".join(known)
                 raise InvalidRequestError(
                     ERR_UNKNOWN_TERM.format(term=key[:64], registry=registry, known=known_list)
                 )
-            if value is not None and not isinstance(value, str | int | float | bool):
-                raise InvalidRequestError(ERR_TERM_VALUE.format(term=key[:64]))
-            conditions.append(getattr(table, key) == value)
+            conditions.append(_term_condition(table, key, value))
         return conditions
 
     @staticmethod
@@ -373,6 +376,7 @@ class CardService:
                 record["timestamp"] = _now_us()
         record["name"] = records.clean_name(record["name"])
         record["repository"] = records.clean_name(record["repository"])
+        records.require_stored(table, record)
         return record
 
     def _take_version(
@@ -509,8 +513,32 @@ def _top_versions(joined: str, prefix: str | None, page: int) -> tuple[str, ...]
     return tuple(semver.sort_descending(known)[:page])
 
 
-def _record(row: Any) -> dict[str, Any]:
-    record: dict[str, Any] = row._asdict()
+def _tag_filter(key: str, value: Any) -> str:
+    """The text a tag filter compares with: tags hold text and numbers."""
+    if isinstance(value, dict | list) or value is None:
+        raise InvalidRequestError(ERR_TAG_VALUE.format(tag=key[:64]))
+    values.check_json_text("tags", key)
+    text = str(value)
+    values.check_json_text("tags", text)
+    return text
+
+
+def _term_condition(table: type[Base], key: str, value: Any) -> Any:
+    """`column == value`, for values the column can hold (else a 400, not a database error:
+    Postgres refuses to compare a bigint with text, or JSON with anything)."""
+    column_type = records.column_type(table, key)
+    if key in records.json_fields(table):
+        raise InvalidRequestError(ERR_TERM_JSON.format(term=key[:64]))
+    if value is None:
+        return getattr(table, key).is_(None)
+    if isinstance(value, dict | list):
+        raise InvalidRequestError(ERR_TERM_VALUE.format(term=key[:64]))
+    records.check_value(key, value, column_type)
+    return getattr(table, key) == value
+
+
+def _record(table: type[Base], row: Any) -> dict[str, Any]:
+    record = records.row_to_record(table, row)
     record.pop(_ALL_VERSIONS, None)  # the helper column of `_page_of_one_card`
     return record
 
