@@ -368,14 +368,13 @@ class CardService:
             records.require(record, "project_id", "name", "repository", "version")
         else:
             records.require(record, "uid", "name", "repository", "version")
-            if semver.SemVer.try_parse(record["version"]) is None:
-                raise InvalidRequestError(ERR_CARD_VERSION.format(version=record["version"]))
             record.setdefault("date", date.today().isoformat())
             record.setdefault("app_env", self._app_env)
             if record.get("timestamp") is None:
                 record["timestamp"] = _now_us()
         record["name"] = records.clean_name(record["name"])
         record["repository"] = records.clean_name(record["repository"])
+        self._check_identity(table, record)
         records.require_stored(table, record)
         return record
 
@@ -432,18 +431,63 @@ class CardService:
         )
 
     def update(self, registry: str, card: dict[str, Any]) -> None:
+        """Change the card with `card.uid`, keeping every rule a create keeps: a valid name,
+        repository and version, and no (name, repository, version) twice. The client sends
+        the whole record; fields left out keep their stored value."""
         table = REGISTRY_TABLES[registry]
-        record = records.validate_record(table, dict(card), registry)
-        records.require(record, "uid")
-        uid = record.pop("uid")
+        changes = records.validate_record(table, dict(card), registry)
+        records.require(changes, "uid")
+        uid = changes.pop("uid")
         for key in ("name", "repository"):
-            if record.get(key) is not None:
-                record[key] = records.clean_name(record[key])
-        with transaction(self._sessions) as session:
-            if session.scalar(select(_c(table, "uid")).where(_c(table, "uid") == uid)) is None:
-                raise NotFoundError(ERR_NO_CARD.format(registry=registry, uid=uid))
-            if record:
-                session.execute(update(table).where(_c(table, "uid") == uid).values(**record))
+            if key in changes:
+                changes[key] = records.clean_name(changes[key])
+        self._check_identity(table, changes)
+        for key in records.not_null_fields(table):
+            if key in changes and changes[key] is None:
+                raise InvalidRequestError(records.ERR_REQUIRED.format(field=key))
+        identity = ("name", "repository", "version")
+        try:
+            with transaction(self._sessions) as session:
+                stored = session.execute(
+                    select(*(_c(table, key) for key in identity))
+                    .where(_c(table, "uid") == uid)
+                    .limit(1)
+                    .with_for_update()
+                ).first()
+                if stored is None:
+                    raise NotFoundError(ERR_NO_CARD.format(registry=registry, uid=uid))
+                old = dict(zip(identity, stored, strict=True))
+                new = {key: changes.get(key, old[key]) for key in identity}
+                if issubclass(table, CardRecord) and new != old:
+                    self._take_version(session, table, registry, {**new, "uid": uid})
+                    # The old version is free again for a new card.
+                    session.execute(
+                        delete(VersionClaim).where(
+                            VersionClaim.registry_type == registry,
+                            VersionClaim.name == old["name"],
+                            VersionClaim.repository == old["repository"],
+                            VersionClaim.version == old["version"],
+                            VersionClaim.uid == uid,
+                        )
+                    )
+                if changes:
+                    session.execute(update(table).where(_c(table, "uid") == uid).values(**changes))
+        except IntegrityError:
+            raise self._conflict(registry, {**changes, "uid": uid}) from None
+
+    @staticmethod
+    def _check_identity(table: type[Base], record: dict[str, Any]) -> None:
+        """Name, repository and version, where the record has them, as a create needs them."""
+        for key in ("name", "repository", "version"):
+            if key in record and record[key] in (None, ""):
+                raise InvalidRequestError(records.ERR_REQUIRED.format(field=key))
+        version = record.get("version")
+        if (
+            issubclass(table, CardRecord)
+            and version is not None
+            and semver.SemVer.try_parse(version) is None
+        ):
+            raise InvalidRequestError(ERR_CARD_VERSION.format(version=version))
 
     def delete(self, registry: str, uid: str) -> bool:
         table = REGISTRY_TABLES[registry]
