@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,6 +34,11 @@ from app.services.registries import REGISTRY_TABLES
 # An unused `cards/version` answer is held this long, so concurrent registrations of one name
 # get distinct versions, then freed for a client that retries after a failed registration.
 CLAIM_TTL_US = 10 * 60 * 1_000_000
+# Answers never used (names never registered again) are deleted by one sweep of the claims
+# table at most this often per process, the first at the first `cards/version` after start:
+# the table then holds at most the unused answers of TTL + this interval, and no request
+# pays a full-table scan except one per interval.
+CLAIM_SWEEP_INTERVAL_S = 10 * 60.0
 _CLAIM_ATTEMPTS = 20
 DEFAULT_LIST_LIMIT = 20
 # Joins one card's versions in one string; SemVer text cannot contain it.
@@ -102,8 +108,17 @@ def _max_date_us(max_date: str) -> int:
 class CardService:
     """Registry operations over one database; safe to share between requests."""
 
-    def __init__(self, sessions: sessionmaker[Session], read_engine: Engine, app_env: str) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        read_engine: Engine,
+        app_env: str,
+        claim_sweep_interval_s: float = CLAIM_SWEEP_INTERVAL_S,
+    ) -> None:
         self._sessions = sessions
+        self._sweep_interval_s = claim_sweep_interval_s
+        self._next_sweep = 0.0  # monotonic seconds: the first version request sweeps
+        self._sweep_lock = threading.Lock()
         # Reads go straight to a connection of the read engine (autocommit on Postgres, see
         # app.db.engine.build_read_engine): no transaction and no Session bookkeeping.
         self._read_engine = read_engine
@@ -306,6 +321,7 @@ class CardService:
         except semver.VersionFormatError as exc:
             raise InvalidRequestError(str(exc)) from None
         prefix = semver.search_prefix(supplied, version_type) if supplied else None
+        self._sweep_stale_claims()
         for _ in range(_CLAIM_ATTEMPTS):
             try:
                 with transaction(self._sessions) as session:
@@ -321,6 +337,25 @@ class CardService:
                 if "locked" not in str(exc.orig).lower():
                     raise
         raise UnavailableError(ERR_VERSION_BUSY)
+
+    def _sweep_stale_claims(self) -> None:
+        with self._sweep_lock:  # one sweep at a time per process, the others go on
+            now = time.monotonic()
+            if now < self._next_sweep:
+                return
+            self._next_sweep = now + self._sweep_interval_s
+        try:
+            with transaction(self._sessions) as session:
+                session.execute(
+                    delete(VersionClaim).where(
+                        VersionClaim.uid.is_(None),
+                        VersionClaim.claimed_at < _now_us() - CLAIM_TTL_US,
+                    )
+                )
+        except OperationalError as exc:
+            # SQLite busy with another writer: the next interval sweeps instead.
+            if "locked" not in str(exc.orig).lower():
+                raise
 
     @staticmethod
     def _taken_versions(

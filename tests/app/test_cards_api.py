@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
 
-from app.services.cards import ERR_CARD_VERSION, ERR_DUPLICATE_VERSION, ERR_NO_CARD
+from app.db.engine import build_engine
+from app.db.tables import VersionClaim
+from app.deps import get_card_service
+from app.services.cards import (
+    CLAIM_TTL_US,
+    ERR_CARD_VERSION,
+    ERR_DUPLICATE_VERSION,
+    ERR_NO_CARD,
+    CardService,
+)
 from app.services.records import ERR_REQUIRED, ERR_UNKNOWN_FIELDS
+from app.settings import Settings
 from tests.app.helpers import card_record, create, list_cards, next_version, register
 
 
@@ -307,3 +319,53 @@ def test_an_update_racing_a_create_of_its_version_leaves_one_row(
         versions = sorted(c["version"] for c in list_cards(client, name=name, repository=repo))
         assert versions in (["1.0.0", "2.0.0"], ["2.0.0"]), (trial, versions)
         assert versions.count("2.0.0") == 1
+
+
+def _claims(database_url: str, repository: str, rows: list[dict[str, Any]] | None = None) -> set:
+    """Insert version claims directly, then return the names claimed in the repository."""
+    engine = build_engine(Settings(OPSML_TRACKING_URI=database_url, OPSML_STORAGE_URI="/tmp"))
+    with engine.begin() as connection:
+        if rows:
+            connection.execute(insert(VersionClaim), rows)
+        names = set(
+            connection.scalars(
+                select(VersionClaim.name).where(VersionClaim.repository == repository)
+            )
+        )
+    engine.dispose()
+    return names
+
+
+def _claim_row(name: str, repository: str, age_us: int, uid: str | None = None) -> dict[str, Any]:
+    return {
+        "registry_type": "data",
+        "name": name,
+        "repository": repository,
+        "version": "1.0.0",
+        "uid": uid,
+        "claimed_at": time.time_ns() // 1000 - age_us,
+    }
+
+
+def test_unused_version_claims_do_not_pile_up(
+    make_client: Any, database_url: str, unique: str
+) -> None:
+    repo = f"repo-{unique}"
+    client = make_client()
+    stale = CLAIM_TTL_US + 1_000_000
+    rows = [_claim_row(f"gone-{i}", repo, stale) for i in range(200)]
+    rows += [_claim_row("fresh", repo, 0), _claim_row("taken", repo, stale, uid="a-card")]
+    assert len(_claims(database_url, repo, rows)) == 202
+    # The first cards/version after start sweeps the whole table, whatever name it asks for.
+    next_version(client, "asked", repo)
+    assert _claims(database_url, repo) == {"fresh", "taken", "asked"}
+
+    # Later sweeps come once per interval (here: every request), so the table stays bounded.
+    app = client.app  # type: ignore[attr-defined]
+    eager = CardService(app.state.sessions, app.state.reads.kw["bind"], "development", 0.0)
+    app.dependency_overrides[get_card_service] = lambda: eager
+    for round_ in range(3):
+        rows = [_claim_row(f"gone-{round_}-{i}", repo, stale) for i in range(100)]
+        assert len(_claims(database_url, repo, rows)) == 103
+        next_version(client, "asked", repo)
+        assert _claims(database_url, repo) == {"fresh", "taken", "asked"}
