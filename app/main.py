@@ -7,7 +7,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app import errors
@@ -16,6 +16,7 @@ from app.db.engine import build_engine, build_read_engine, session_factory
 from app.db.migrate import run_migrations
 from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
+from app.route_access import check_every_route_has_a_rule, enforce_route_access
 from app.routers import cards, files, health, metrics, models, projects
 from app.services.cards import CardService
 from app.settings import Settings, environment, load_settings
@@ -58,6 +59,8 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         summary="OpsML 2.x registry server",
         version="0.1.0",
         lifespan=_lifespan(settings, store),
+        # Every route's access rule (app.route_access), in one place.
+        dependencies=[Depends(enforce_route_access)],
     )
     for router in (
         health.router,
@@ -68,6 +71,7 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         models.router,
     ):
         app.include_router(router)
+    check_every_route_has_a_rule(app.routes)
     install_error_handlers(app)
     if login:
         assert settings.username and settings.password
