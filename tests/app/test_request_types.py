@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
 from app.services import records
 from app.services.registries import REGISTRY_TABLES
 from tests.app.helpers import card_record
@@ -91,9 +90,9 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def _json_routes() -> dict[tuple[str, str], dict[str, Any]]:
+def _json_routes(client: TestClient) -> dict[tuple[str, str], dict[str, Any]]:
     """Every route with a JSON body, with its request schema (components resolved)."""
-    spec = create_app_for_schema().openapi()
+    spec = client.app.openapi()  # type: ignore[attr-defined]
     components = spec.get("components", {}).get("schemas", {})
 
     def resolve(schema: dict[str, Any]) -> dict[str, Any]:
@@ -109,12 +108,6 @@ def _json_routes() -> dict[tuple[str, str], dict[str, Any]]:
                 schema = content["application/json"]["schema"]
                 routes[(method.upper(), path)] = {"schema": schema, "resolve": resolve}
     return routes
-
-
-def create_app_for_schema() -> Any:
-    from app.settings import Settings
-
-    return create_app(Settings(OPSML_STORAGE_URI="/tmp/opsml-schema-only"), login=False)
 
 
 def _field_paths(
@@ -161,10 +154,10 @@ def _problem(response: Any, case: Any) -> list[Any]:
     return []
 
 
-def test_every_json_route_has_a_valid_body_here() -> None:
+def test_every_json_route_has_a_valid_body_here(client: TestClient) -> None:
     # A new route with a JSON body fails here until it gets a valid body above (and so is
     # walked by the tests below).
-    assert sorted(_json_routes()) == sorted(VALID_BODIES)
+    assert sorted(_json_routes(client)) == sorted(VALID_BODIES)
 
 
 def test_valid_bodies_are_accepted(client: TestClient) -> None:
@@ -180,7 +173,7 @@ def test_valid_bodies_are_accepted(client: TestClient) -> None:
 
 def test_wrong_types_in_every_body_field_are_4xx(client: TestClient) -> None:
     problems: list[Any] = []
-    for (method, path), route in _json_routes().items():
+    for (method, path), route in _json_routes(client).items():
         body = VALID_BODIES[(method, path)]
         fields = set(_field_paths(route["schema"], body, route["resolve"]))
         assert fields, path
