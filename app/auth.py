@@ -1,4 +1,6 @@
-"""HTTP Basic login (run_app(login=True)) and the production write token.
+"""HTTP Basic login (run_app(login=True)) and the start-up checks of the auth settings.
+
+The production write token is one of the route rules in `app.route_access`.
 
 Login is an ASGI middleware rather than a route dependency so that nothing, not even FastAPI's
 own docs and OpenAPI routes, can be reached around it. Probes and metrics stay open: kubelet
@@ -11,18 +13,16 @@ import base64
 import binascii
 import json
 import secrets
-from typing import Annotated
 
-from fastapi import Depends, Header, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import AuthError, ConfigError
+from app.errors import ConfigError
+from app.route_access import UNAUTHENTICATED_PATHS
 from app.settings import AppEnv, Settings
 
-# The signed-URL route carries its own HMAC credential: a browser holding the URL has no login.
-OPEN_PATHS = frozenset(
-    {"/livez", "/readyz", "/metrics", "/opsml/healthcheck", "/opsml/files/signed"}
-)
+# From the route rules: probes, Prometheus, and the signed-URL route, which carries its own
+# HMAC credential (a browser holding the URL has no login).
+OPEN_PATHS = UNAUTHENTICATED_PATHS
 
 ERR_LOGIN_UNSET = (
     "login is on but OPSML_USERNAME and OPSML_PASSWORD are not both set; set them or start "
@@ -31,9 +31,6 @@ ERR_LOGIN_UNSET = (
 ERR_PROD_TOKEN_UNSET = "APP_ENV=production needs OPSML_PROD_TOKEN to protect writes"
 ERR_BAD_LOGIN = (
     "Invalid or missing credentials: send HTTP Basic auth (OPSML_USERNAME/OPSML_PASSWORD)"
-)
-ERR_BAD_PROD_TOKEN = (
-    "Writes in production need the header X-Prod-Token with the server's OPSML_PROD_TOKEN"
 )
 
 
@@ -86,27 +83,3 @@ class BasicAuthMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def require_prod_token(
-    request: Request,
-    x_prod_token: Annotated[str | None, Header(alias="X-Prod-Token")] = None,
-) -> None:
-    """Route dependency for writes: only enforced when APP_ENV=production."""
-    settings: Settings = request.app.state.settings
-    if settings.app_env is not AppEnv.PRODUCTION:
-        return
-    expected = settings.prod_token.get_secret_value() if settings.prod_token else ""
-    if not expected or not secrets.compare_digest((x_prod_token or "").encode(), expected.encode()):
-        raise AuthError(ERR_BAD_PROD_TOKEN, forbidden=True)
-
-
-async def _prod_token_dependency(
-    request: Request,
-    x_prod_token: Annotated[str | None, Header(alias="X-Prod-Token")] = None,
-) -> None:
-    # async: no I/O here, and a plain `def` dependency would cost a threadpool hop.
-    require_prod_token(request, x_prod_token)
-
-
-ProdTokenDep = Depends(_prod_token_dependency)

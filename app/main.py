@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app import errors
@@ -20,6 +20,7 @@ from app.http_errors import install_error_handlers
 from app.observability import RequestObserver, configure_logging
 from app.openapi import ERROR_RESPONSES, install_exact_integer_bounds, install_method_not_allowed
 from app.request_limits import JsonBodyLimit
+from app.route_access import check_every_route_has_a_rule, enforce_route_access
 from app.routers import cards, files, health, metrics, models, projects
 from app.services.cards import CardService
 from app.settings import Settings, environment, load_settings
@@ -79,6 +80,8 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         version="0.1.0",
         lifespan=_lifespan(settings, store),
         responses=ERROR_RESPONSES,
+        # Every route's access rule (app.route_access), in one place.
+        dependencies=[Depends(enforce_route_access)],
     )
     for router in (
         health.router,
@@ -89,6 +92,7 @@ def create_app(settings: Settings, *, login: bool) -> FastAPI:
         models.router,
     ):
         app.include_router(router)
+    check_every_route_has_a_rule(app.routes)
     install_error_handlers(app)
     install_method_not_allowed(app)
     install_exact_integer_bounds(app)

@@ -9,7 +9,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
-from app.auth import ProdTokenDep, require_prod_token
 from app.deps import SettingsDep, StoreDep
 from app.errors import AuthError, InvalidRequestError
 from app.openapi import (
@@ -41,7 +40,7 @@ ERR_WRONG_VERB = "This URL was signed for {method}, not {verb}"
 ERR_NO_WRITE_PATH = "Upload needs a 'write_path' header naming the opsml-root:/ destination"
 
 
-@router.post("/upload", dependencies=[ProdTokenDep], openapi_extra=UPLOAD_OPENAPI)
+@router.post("/upload", openapi_extra=UPLOAD_OPENAPI)
 async def upload(
     request: Request,
     store: StoreDep,
@@ -87,7 +86,7 @@ def exists(path: PathQuery, store: StoreDep) -> FileExistsResponse:
     return FileExistsResponse(exists=store.exists(path))
 
 
-@router.get("/delete", dependencies=[ProdTokenDep])
+@router.get("/delete")
 def delete(path: PathQuery, store: StoreDep) -> FileDeleteResponse:
     store.delete(path)
     return FileDeleteResponse(deleted=True)
@@ -101,11 +100,9 @@ def presign_url(
     settings: SettingsDep,
     method: Method = "GET",
     expires: Annotated[int, Query(ge=1, le=MAX_EXPIRES_S)] = 900,
-    x_prod_token: Annotated[str | None, Header(alias="X-Prod-Token")] = None,
 ) -> PresignResponse:
-    """A time-limited URL to read (GET) or write (PUT) one artifact without credentials."""
-    if method == "PUT":
-        require_prod_token(request, x_prod_token)
+    """A time-limited URL to read (GET) or write (PUT) one artifact without credentials;
+    a PUT URL needs the production token (app.route_access)."""
     base_url = public_base_url(request, settings.external_url) if store.location.is_local else ""
     url = presign(store.location, store.storage_path(path), method, expires, base_url=base_url)
     return PresignResponse(url=url, method=method, expires_in=expires)

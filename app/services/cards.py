@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,12 +28,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import transaction
 from app.db.tables import Base, CardRecord, ProjectRecord, VersionClaim
 from app.errors import ConflictError, InvalidRequestError, NotFoundError, UnavailableError
-from app.services import records, semver
+from app.services import records, semver, values
 from app.services.registries import REGISTRY_TABLES
 
 # An unused `cards/version` answer is held this long, so concurrent registrations of one name
 # get distinct versions, then freed for a client that retries after a failed registration.
 CLAIM_TTL_US = 10 * 60 * 1_000_000
+# Answers never used (names never registered again) are deleted by one sweep of the claims
+# table at most this often per process, the first at the first `cards/version` after start:
+# the table then holds at most the unused answers of TTL + this interval, and no request
+# pays a full-table scan except one per interval.
+CLAIM_SWEEP_INTERVAL_S = 10 * 60.0
 _CLAIM_ATTEMPTS = 20
 DEFAULT_LIST_LIMIT = 20
 # Joins one card's versions in one string; SemVer text cannot contain it.
@@ -48,6 +54,11 @@ ERR_NO_CARD = "No {registry} card with uid {uid}"
 ERR_UNKNOWN_TERM = "Unknown query term '{term}' for {registry} cards; known: {known}"
 ERR_CARD_VERSION = "Card version '{version}' is not a semantic version (e.g. 1.2.0)"
 ERR_TERM_VALUE = "Query term '{term}' must be a string, number, boolean or null"
+ERR_TERM_JSON = (
+    "Query term '{term}' is a JSON field, which cannot be matched as a whole; filter tags "
+    "with 'tags' instead"
+)
+ERR_TAG_VALUE = "Tag filter '{tag}' must be text or a number"
 ERR_MAX_DATE = "max_date must be a date as YYYY-MM-DD"
 ERR_VERSION_BUSY = "Could not reserve a version after several attempts; try again"
 
@@ -97,8 +108,17 @@ def _max_date_us(max_date: str) -> int:
 class CardService:
     """Registry operations over one database; safe to share between requests."""
 
-    def __init__(self, sessions: sessionmaker[Session], read_engine: Engine, app_env: str) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        read_engine: Engine,
+        app_env: str,
+        claim_sweep_interval_s: float = CLAIM_SWEEP_INTERVAL_S,
+    ) -> None:
         self._sessions = sessions
+        self._sweep_interval_s = claim_sweep_interval_s
+        self._next_sweep = 0.0  # monotonic seconds: the first version request sweeps
+        self._sweep_lock = threading.Lock()
         # Reads go straight to a connection of the read engine (autocommit on Postgres, see
         # app.db.engine.build_read_engine): no transaction and no Session bookkeeping.
         self._read_engine = read_engine
@@ -135,7 +155,7 @@ class CardService:
         with self._read_engine.connect() as connection:
             if query.uid:
                 stmt = select(*columns).where(_c(table, "uid") == query.uid).limit(1)
-                return [row._asdict() for row in connection.execute(stmt)]
+                return [_record(table, row) for row in connection.execute(stmt)]
             prefix, top_only = self._list_prefix(query.version)
             page = self._page_size(query)
             if query.name and page is not None and not query.sort_by_timestamp:
@@ -145,7 +165,7 @@ class CardService:
                 rows = self._ordered_rows(
                     connection, table, columns, conditions, query, prefix, page
                 )
-        cards = [_record(row) for row in rows]
+        cards = [_record(table, row) for row in rows]
         if query.ignore_release_candidates:
             cards = [c for c in cards if not _is_prerelease(c.get("version"))]
         if top_only:
@@ -194,16 +214,14 @@ class CardService:
             if "tags" not in known:
                 raise InvalidRequestError(f"{registry} cards have no tags to filter on")
             for key, value in query.tags.items():
-                conditions.append(_c(table, "tags")[key].as_string() == str(value))
+                conditions.append(_c(table, "tags")[key].as_string() == _tag_filter(key, value))
         for key, value in query.query_terms.items():
             if key not in known:
                 known_list = ", ".join(known)
                 raise InvalidRequestError(
                     ERR_UNKNOWN_TERM.format(term=key[:64], registry=registry, known=known_list)
                 )
-            if value is not None and not isinstance(value, str | int | float | bool):
-                raise InvalidRequestError(ERR_TERM_VALUE.format(term=key[:64]))
-            conditions.append(getattr(table, key) == value)
+            conditions.append(_term_condition(table, key, value))
         return conditions
 
     @staticmethod
@@ -303,6 +321,7 @@ class CardService:
         except semver.VersionFormatError as exc:
             raise InvalidRequestError(str(exc)) from None
         prefix = semver.search_prefix(supplied, version_type) if supplied else None
+        self._sweep_stale_claims()
         for _ in range(_CLAIM_ATTEMPTS):
             try:
                 with transaction(self._sessions) as session:
@@ -318,6 +337,25 @@ class CardService:
                 if "locked" not in str(exc.orig).lower():
                     raise
         raise UnavailableError(ERR_VERSION_BUSY)
+
+    def _sweep_stale_claims(self) -> None:
+        with self._sweep_lock:  # one sweep at a time per process, the others go on
+            now = time.monotonic()
+            if now < self._next_sweep:
+                return
+            self._next_sweep = now + self._sweep_interval_s
+        try:
+            with transaction(self._sessions) as session:
+                session.execute(
+                    delete(VersionClaim).where(
+                        VersionClaim.uid.is_(None),
+                        VersionClaim.claimed_at < _now_us() - CLAIM_TTL_US,
+                    )
+                )
+        except OperationalError as exc:
+            # SQLite busy with another writer: the next interval sweeps instead.
+            if "locked" not in str(exc.orig).lower():
+                raise
 
     @staticmethod
     def _taken_versions(
@@ -365,14 +403,14 @@ class CardService:
             records.require(record, "project_id", "name", "repository", "version")
         else:
             records.require(record, "uid", "name", "repository", "version")
-            if semver.SemVer.try_parse(record["version"]) is None:
-                raise InvalidRequestError(ERR_CARD_VERSION.format(version=record["version"]))
             record.setdefault("date", date.today().isoformat())
             record.setdefault("app_env", self._app_env)
             if record.get("timestamp") is None:
                 record["timestamp"] = _now_us()
         record["name"] = records.clean_name(record["name"])
         record["repository"] = records.clean_name(record["repository"])
+        self._check_identity(table, record)
+        records.require_stored(table, record)
         return record
 
     def _take_version(
@@ -428,18 +466,63 @@ class CardService:
         )
 
     def update(self, registry: str, card: dict[str, Any]) -> None:
+        """Change the card with `card.uid`, keeping every rule a create keeps: a valid name,
+        repository and version, and no (name, repository, version) twice. The client sends
+        the whole record; fields left out keep their stored value."""
         table = REGISTRY_TABLES[registry]
-        record = records.validate_record(table, dict(card), registry)
-        records.require(record, "uid")
-        uid = record.pop("uid")
+        changes = records.validate_record(table, dict(card), registry)
+        records.require(changes, "uid")
+        uid = changes.pop("uid")
         for key in ("name", "repository"):
-            if record.get(key) is not None:
-                record[key] = records.clean_name(record[key])
-        with transaction(self._sessions) as session:
-            if session.scalar(select(_c(table, "uid")).where(_c(table, "uid") == uid)) is None:
-                raise NotFoundError(ERR_NO_CARD.format(registry=registry, uid=uid))
-            if record:
-                session.execute(update(table).where(_c(table, "uid") == uid).values(**record))
+            if key in changes:
+                changes[key] = records.clean_name(changes[key])
+        self._check_identity(table, changes)
+        for key in records.not_null_fields(table):
+            if key in changes and changes[key] is None:
+                raise InvalidRequestError(records.ERR_REQUIRED.format(field=key))
+        identity = ("name", "repository", "version")
+        try:
+            with transaction(self._sessions) as session:
+                stored = session.execute(
+                    select(*(_c(table, key) for key in identity))
+                    .where(_c(table, "uid") == uid)
+                    .limit(1)
+                    .with_for_update()
+                ).first()
+                if stored is None:
+                    raise NotFoundError(ERR_NO_CARD.format(registry=registry, uid=uid))
+                old = dict(zip(identity, stored, strict=True))
+                new = {key: changes.get(key, old[key]) for key in identity}
+                if issubclass(table, CardRecord) and new != old:
+                    self._take_version(session, table, registry, {**new, "uid": uid})
+                    # The old version is free again for a new card.
+                    session.execute(
+                        delete(VersionClaim).where(
+                            VersionClaim.registry_type == registry,
+                            VersionClaim.name == old["name"],
+                            VersionClaim.repository == old["repository"],
+                            VersionClaim.version == old["version"],
+                            VersionClaim.uid == uid,
+                        )
+                    )
+                if changes:
+                    session.execute(update(table).where(_c(table, "uid") == uid).values(**changes))
+        except IntegrityError:
+            raise self._conflict(registry, {**changes, "uid": uid}) from None
+
+    @staticmethod
+    def _check_identity(table: type[Base], record: dict[str, Any]) -> None:
+        """Name, repository and version, where the record has them, as a create needs them."""
+        for key in ("name", "repository", "version"):
+            if key in record and record[key] in (None, ""):
+                raise InvalidRequestError(records.ERR_REQUIRED.format(field=key))
+        version = record.get("version")
+        if (
+            issubclass(table, CardRecord)
+            and version is not None
+            and semver.SemVer.try_parse(version) is None
+        ):
+            raise InvalidRequestError(ERR_CARD_VERSION.format(version=version))
 
     def delete(self, registry: str, uid: str) -> bool:
         table = REGISTRY_TABLES[registry]
@@ -509,8 +592,32 @@ def _top_versions(joined: str, prefix: str | None, page: int) -> tuple[str, ...]
     return tuple(semver.sort_descending(known)[:page])
 
 
-def _record(row: Any) -> dict[str, Any]:
-    record: dict[str, Any] = row._asdict()
+def _tag_filter(key: str, value: Any) -> str:
+    """The text a tag filter compares with: tags hold text and numbers."""
+    if isinstance(value, dict | list) or value is None:
+        raise InvalidRequestError(ERR_TAG_VALUE.format(tag=key[:64]))
+    values.check_json_text("tags", key)
+    text = str(value)
+    values.check_json_text("tags", text)
+    return text
+
+
+def _term_condition(table: type[Base], key: str, value: Any) -> Any:
+    """`column == value`, for values the column can hold (else a 400, not a database error:
+    Postgres refuses to compare a bigint with text, or JSON with anything)."""
+    column_type = records.column_type(table, key)
+    if key in records.json_fields(table):
+        raise InvalidRequestError(ERR_TERM_JSON.format(term=key[:64]))
+    if value is None:
+        return getattr(table, key).is_(None)
+    if isinstance(value, dict | list):
+        raise InvalidRequestError(ERR_TERM_VALUE.format(term=key[:64]))
+    records.check_value(key, value, column_type)
+    return getattr(table, key) == value
+
+
+def _record(table: type[Base], row: Any) -> dict[str, Any]:
+    record = records.row_to_record(table, row)
     record.pop(_ALL_VERSIONS, None)  # the helper column of `_page_of_one_card`
     return record
 

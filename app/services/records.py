@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, inspect
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, cast, inspect
 from sqlalchemy.orm import ColumnProperty
 
 from app.db.tables import Base
 from app.errors import InvalidRequestError
+from app.services import values
+
+log = logging.getLogger("opsml_server")
 
 ERR_UNKNOWN_FIELDS = "Unknown field(s) for {registry} cards: {fields}. Known fields: {known}"
 ERR_FIELD_TYPE = "Field '{field}' must be {expected}"
@@ -32,10 +37,57 @@ def to_dict(row: Base) -> dict[str, Any]:
 
 
 @cache
+def json_fields(table: type[Base]) -> frozenset[str]:
+    return frozenset(
+        key for key, prop in _columns(table).items() if isinstance(prop.columns[0].type, JSON)
+    )
+
+
+@cache
 def record_columns(table: type[Base]) -> tuple[Any, ...]:
     """The table's columns labelled with their attribute names, for Core selects whose rows
-    are the records `cards/list` returns (`row._asdict()`), without ORM objects."""
-    return tuple(prop.columns[0].label(key) for key, prop in _columns(table).items())
+    are the records `cards/list` returns (`row_to_record`), without ORM objects.
+
+    JSON columns are read as text and decoded by `row_to_record`, not by the driver: one row
+    written badly (by an older server, or by hand) then loses that field in the answer
+    instead of failing the whole listing."""
+    json_keys = json_fields(table)
+    return tuple(
+        (cast(prop.columns[0], Text) if key in json_keys else prop.columns[0]).label(key)
+        for key, prop in _columns(table).items()
+    )
+
+
+def row_to_record(table: type[Base], row: Any) -> dict[str, Any]:
+    """A row of `record_columns` as the record `cards/list` returns."""
+    record: dict[str, Any] = row._asdict()
+    for key in json_fields(table):
+        raw = record.get(key)
+        if raw is not None:
+            record[key] = _stored_json(table, record.get("uid"), key, raw)
+    return record
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _stored_json(table: type[Base], uid: Any, key: str, raw: Any) -> Any:
+    if not isinstance(raw, str):  # SQLite keeps whatever type was written
+        return (
+            raw if isinstance(raw, int) or (isinstance(raw, float) and math.isfinite(raw)) else None
+        )
+    try:
+        decoded = json.loads(raw, parse_constant=_refuse_constant)
+        values.check_stored_json(decoded)
+    except (ValueError, RecursionError, InvalidRequestError):
+        # The uid and field name only: the value itself may be anything.
+        log.warning(
+            "unreadable stored field",
+            extra={"fields": {"table": table.__tablename__, "uid": str(uid)[:64], "field": key}},
+        )
+        return None
+    return decoded
 
 
 def validate_record(table: type[Base], record: dict[str, Any], registry: str) -> dict[str, Any]:
@@ -50,18 +102,29 @@ def validate_record(table: type[Base], record: dict[str, Any], registry: str) ->
                 known=", ".join(columns),
             )
         )
+    json_size = 0
     for key, value in record.items():
         if value is not None:
-            _check_value(key, value, columns[key].columns[0].type)
+            size = check_value(key, value, columns[key].columns[0].type)
+            if key == "tags":
+                values.check_tags(value, size)
+            json_size += size
+    values.check_record_json_size(json_size)
     return record
 
 
-def _check_value(key: str, value: Any, column_type: Any) -> None:
+def column_type(table: type[Base], key: str) -> Any:
+    return _columns(table)[key].columns[0].type
+
+
+def check_value(key: str, value: Any, column_type: Any) -> int:
+    """Refuse a value the column cannot hold; return its size as JSON for JSON columns."""
     if isinstance(column_type, String) and not isinstance(column_type, JSON):
         if not isinstance(value, str):
             raise InvalidRequestError(ERR_FIELD_TYPE.format(field=key, expected="a string"))
         if column_type.length is not None and len(value) > column_type.length:
             raise InvalidRequestError(ERR_FIELD_LENGTH.format(field=key, length=column_type.length))
+        values.check_column_text(key, value)
     elif isinstance(column_type, Boolean):
         if not isinstance(value, bool):
             raise InvalidRequestError(ERR_FIELD_TYPE.format(field=key, expected="true or false"))
@@ -77,11 +140,31 @@ def _check_value(key: str, value: Any, column_type: Any) -> None:
     elif isinstance(column_type, Float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidRequestError(ERR_FIELD_TYPE.format(field=key, expected="a number"))
+        if isinstance(value, int) and abs(value) >= values.JSON_INT_BOUND:
+            raise InvalidRequestError(values.ERR_JSON_NUMBER.format(field=key))
+        if not math.isfinite(value):
+            raise InvalidRequestError(values.ERR_JSON_NUMBER.format(field=key))
     elif isinstance(column_type, JSON):
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequestError(ERR_FIELD_TYPE.format(field=key, expected="JSON")) from exc
+        return values.check_json(key, value)
+    return 0
+
+
+@cache
+def not_null_fields(table: type[Base]) -> tuple[str, ...]:
+    """Columns the table declares NOT NULL (our fresh schema types the JSON lists so), except
+    keys the database generates."""
+    return tuple(
+        key
+        for key, prop in _columns(table).items()
+        if not prop.columns[0].nullable and prop.columns[0].autoincrement is not True
+    )
+
+
+def require_stored(table: type[Base], record: dict[str, Any]) -> None:
+    """A record as it will be stored has every NOT NULL column (a 400, not a database error)."""
+    for name in not_null_fields(table):
+        if record.get(name) is None:
+            raise InvalidRequestError(ERR_REQUIRED.format(field=name))
 
 
 def require(record: dict[str, Any], *fields: str) -> None:

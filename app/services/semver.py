@@ -67,8 +67,9 @@ class SemVer:
         return cls(int(major), int(minor), int(patch), pre, build)
 
     @classmethod
-    def try_parse(cls, text: str | None) -> SemVer | None:
-        return _parse_or_none(text or "")
+    def try_parse(cls, text: object) -> SemVer | None:
+        # Anything not text (a legacy SQLite row may hold a number) is simply not a version.
+        return _parse_or_none(text) if isinstance(text, str) else None
 
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"
@@ -197,7 +198,7 @@ def matches_prefix(version: str, prefix: str) -> bool:
     '1%' matched both)."""
     if not prefix:
         return True
-    if not version.startswith(prefix):
+    if not isinstance(version, str) or not version.startswith(prefix):
         return False
     rest = version[len(prefix) :]
     return rest == "" or rest[0] in ".-+"
@@ -208,7 +209,7 @@ def sort_descending(versions: list[str]) -> list[str]:
     parsed = [(SemVer.try_parse(v), v) for v in versions]
     good = [(p.sort_key, v) for p, v in parsed if p is not None]
     good.sort(key=itemgetter(0), reverse=True)
-    bad = sorted(v for p, v in parsed if p is None)
+    bad = sorted((v for p, v in parsed if p is None), key=str)
     return [v for _, v in good] + bad
 
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from app.auth import ERR_BAD_LOGIN, ERR_BAD_PROD_TOKEN, ERR_LOGIN_UNSET, ERR_PROD_TOKEN_UNSET
+from app.auth import ERR_BAD_LOGIN, ERR_LOGIN_UNSET, ERR_PROD_TOKEN_UNSET
 from app.errors import ConfigError
 from app.main import create_app
+from app.route_access import (
+    ERR_BAD_PROD_TOKEN,
+    ERR_NO_RULE,
+    ROUTE_ACCESS,
+    Access,
+    check_every_route_has_a_rule,
+    served_routes,
+)
 from tests.app.helpers import card_record
 
 USER, PASSWORD = "alice", "s3cret-pw"
@@ -76,3 +84,73 @@ def test_production_writes_need_the_prod_token(make_client, unique: str) -> None
         "/opsml/cards/list", json={"registry_type": "data", "uid": body["card"]["uid"]}
     )
     assert listed.status_code == 200 and listed.json()["cards"][0]["app_env"] == "production"
+
+
+TOKEN = "prod-token-1"
+
+
+@pytest.fixture
+def production(make_client) -> TestClient:
+    return make_client(APP_ENV="production", OPSML_PROD_TOKEN=TOKEN)
+
+
+def _served(client: TestClient) -> set[tuple[str, str]]:
+    return set(served_routes(client.app.routes))  # type: ignore[attr-defined]
+
+
+def test_every_route_has_exactly_one_explicit_rule(production: TestClient) -> None:
+    # A new route without a rule fails here (and stops create_app); a rule for a route that
+    # no longer exists fails here too.
+    assert _served(production) == set(ROUTE_ACCESS)
+
+
+def test_a_route_without_a_rule_stops_the_app(production: TestClient) -> None:
+    @production.app.get("/opsml/unguarded")  # type: ignore[attr-defined]
+    def unguarded() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(RuntimeError) as raised:
+        check_every_route_has_a_rule(production.app.routes)  # type: ignore[attr-defined]
+    assert str(raised.value) == ERR_NO_RULE.format(routes="GET /opsml/unguarded")
+
+
+def _call(client: TestClient, verb: str, path: str, token: str | None, **params: str):
+    headers = {"X-Prod-Token": token} if token is not None else {}
+    query = {"registry_type": "data", "path": "opsml-root:/OPSML_DATA_REGISTRY/x", **params}
+    body = {} if verb in ("POST", "PUT") else None
+    return client.request(verb, path, headers=headers, params=query, json=body)
+
+
+WRITES = sorted(key for key, rule in ROUTE_ACCESS.items() if rule is Access.WRITE)
+READS = sorted(key for key, rule in ROUTE_ACCESS.items() if rule is Access.READ)
+
+
+@pytest.mark.parametrize(("method", "path"), WRITES)
+def test_production_write_routes_need_the_token(
+    production: TestClient, method: str, path: str
+) -> None:
+    for token in (None, "", "staging", TOKEN + "x"):
+        response = _call(production, method, path, token)
+        assert (response.status_code, response.json()) == (403, {"detail": ERR_BAD_PROD_TOKEN})
+    assert _call(production, method, path, TOKEN).status_code != 403
+
+
+@pytest.mark.parametrize(("method", "path"), READS)
+def test_production_reads_need_no_token(production: TestClient, method: str, path: str) -> None:
+    # The client sends its default token ("staging") on every request, reads included.
+    for token in (None, "staging"):
+        response = _call(production, method, path, token)
+        assert response.status_code != 403, response.text
+
+
+def test_a_presigned_put_url_needs_the_token(production: TestClient) -> None:
+    path = "/opsml/files/presign"
+    response = _call(production, "GET", path, "staging", method="PUT")
+    assert (response.status_code, response.json()) == (403, {"detail": ERR_BAD_PROD_TOKEN})
+    assert _call(production, "GET", path, TOKEN, method="PUT").status_code == 200
+    assert _call(production, "GET", path, None, method="GET").status_code == 200
+
+
+def test_the_rules_enforce_nothing_outside_production(client: TestClient) -> None:
+    for method, path in WRITES:
+        assert _call(client, method, path, None).status_code != 403, (method, path)

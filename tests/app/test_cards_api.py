@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
 
-from app.services.records import ERR_UNKNOWN_FIELDS
+from app.db.engine import build_engine
+from app.db.tables import VersionClaim
+from app.deps import get_card_service
+from app.services.cards import (
+    CLAIM_TTL_US,
+    ERR_CARD_VERSION,
+    ERR_DUPLICATE_VERSION,
+    ERR_NO_CARD,
+    CardService,
+)
+from app.services.records import ERR_REQUIRED, ERR_UNKNOWN_FIELDS
+from app.settings import Settings
 from tests.app.helpers import card_record, create, list_cards, next_version, register
 
 
@@ -220,3 +233,139 @@ def test_a_version_that_is_not_semver_is_a_400(client: TestClient, unique: str) 
     response = client.post("/opsml/cards/create", json={"card": record, "registry_type": "data"})
     assert response.status_code == 400
     assert "'banana' is not a semantic version" in response.json()["detail"]
+
+
+def _update(client: TestClient, card: dict[str, Any], registry: str = "data") -> Any:
+    return client.post("/opsml/cards/update", json={"card": card, "registry_type": registry})
+
+
+def test_an_update_keeps_the_rules_of_a_create(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    first = create(client, "upd", repo, "1.0.0")
+    second = create(client, "upd", repo, "2.0.0")
+    # Onto a version that exists: 409, and no second row at 1.0.0.
+    response = _update(client, {**second, "version": "1.0.0"})
+    assert response.status_code == 409
+    assert response.json()["detail"] == ERR_DUPLICATE_VERSION.format(
+        registry="data", name="upd", repository=repo, version="1.0.0"
+    )
+    versions = sorted(c["version"] for c in list_cards(client, name="upd", repository=repo))
+    assert versions == ["1.0.0", "2.0.0"]
+    # Onto another card's version by renaming it.
+    other = create(client, "other", repo, "2.0.0")
+    assert _update(client, {**other, "name": "UPD"}).status_code == 409
+    for bad, message in (
+        ({"version": "banana"}, ERR_CARD_VERSION.format(version="banana")),
+        ({"version": ""}, ERR_REQUIRED.format(field="version")),
+        ({"name": ""}, ERR_REQUIRED.format(field="name")),
+        ({"name": " "}, ERR_REQUIRED.format(field="name")),
+        ({"repository": None}, ERR_REQUIRED.format(field="repository")),
+        ({"tags": None}, ERR_REQUIRED.format(field="tags")),
+    ):
+        response = _update(client, {**first, **bad})
+        assert (response.status_code, response.json()["detail"]) == (400, message), bad
+    [stored] = list_cards(client, uid=first["uid"])
+    assert (stored["name"], stored["repository"], stored["version"]) == ("upd", repo, "1.0.0")
+
+
+def test_an_update_releases_the_old_version(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    card = create(client, "moved", repo, "1.0.0")
+    response = _update(client, {**card, "version": "1.5.0"})
+    assert response.status_code == 200, response.text
+    # 1.0.0 is free again: a new card can take it, and cards/version accounts for 1.5.0.
+    create(client, "moved", repo, "1.0.0")
+    assert next_version(client, "moved", repo, "minor") == "1.6.0"
+    assert create(client, "moved", repo, "1.6.0")["version"] == "1.6.0"
+    # A second move of the same card releases its current version, not an older one.
+    assert _update(client, {**card, "version": "3.0.0"}).status_code == 200
+    create(client, "moved", repo, "1.5.0")
+    response = client.post(
+        "/opsml/cards/create",
+        json={"card": card_record("moved", repo, "3.0.0"), "registry_type": "data"},
+    )
+    assert response.status_code == 409
+
+
+def test_an_update_without_identity_fields_keeps_them(client: TestClient, unique: str) -> None:
+    repo = f"repo-{unique}"
+    card = create(client, "partial", repo, "1.0.0")
+    response = _update(client, {"uid": card["uid"], "contact": "new@example.com"})
+    assert response.status_code == 200, response.text
+    [stored] = list_cards(client, uid=card["uid"])
+    assert (stored["version"], stored["contact"]) == ("1.0.0", "new@example.com")
+    missing = _update(client, {"uid": "no-such-card", "contact": "x"})
+    assert (missing.status_code, missing.json()["detail"]) == (
+        404,
+        ERR_NO_CARD.format(registry="data", uid="no-such-card"),
+    )
+
+
+def test_an_update_racing_a_create_of_its_version_leaves_one_row(
+    client: TestClient, unique: str
+) -> None:
+    repo = f"repo-{unique}"
+    for trial in range(15):
+        name = f"race-{trial}"
+        moving = create(client, name, repo, "1.0.0")
+        fresh = card_record(name, repo, "2.0.0")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            updated = pool.submit(_update, client, {**moving, "version": "2.0.0"})
+            created = pool.submit(
+                client.post, "/opsml/cards/create", json={"card": fresh, "registry_type": "data"}
+            )
+            statuses = sorted([updated.result().status_code, created.result().status_code])
+        assert statuses == [200, 409], (trial, updated.result().text, created.result().text)
+        versions = sorted(c["version"] for c in list_cards(client, name=name, repository=repo))
+        assert versions in (["1.0.0", "2.0.0"], ["2.0.0"]), (trial, versions)
+        assert versions.count("2.0.0") == 1
+
+
+def _claims(database_url: str, repository: str, rows: list[dict[str, Any]] | None = None) -> set:
+    """Insert version claims directly, then return the names claimed in the repository."""
+    engine = build_engine(Settings(OPSML_TRACKING_URI=database_url, OPSML_STORAGE_URI="/tmp"))
+    with engine.begin() as connection:
+        if rows:
+            connection.execute(insert(VersionClaim), rows)
+        names = set(
+            connection.scalars(
+                select(VersionClaim.name).where(VersionClaim.repository == repository)
+            )
+        )
+    engine.dispose()
+    return names
+
+
+def _claim_row(name: str, repository: str, age_us: int, uid: str | None = None) -> dict[str, Any]:
+    return {
+        "registry_type": "data",
+        "name": name,
+        "repository": repository,
+        "version": "1.0.0",
+        "uid": uid,
+        "claimed_at": time.time_ns() // 1000 - age_us,
+    }
+
+
+def test_unused_version_claims_do_not_pile_up(
+    make_client: Any, database_url: str, unique: str
+) -> None:
+    repo = f"repo-{unique}"
+    client = make_client()
+    stale = CLAIM_TTL_US + 1_000_000
+    rows = [_claim_row(f"gone-{i}", repo, stale) for i in range(200)]
+    rows += [_claim_row("fresh", repo, 0), _claim_row("taken", repo, stale, uid="a-card")]
+    assert len(_claims(database_url, repo, rows)) == 202
+    # The first cards/version after start sweeps the whole table, whatever name it asks for.
+    next_version(client, "asked", repo)
+    assert _claims(database_url, repo) == {"fresh", "taken", "asked"}
+
+    # Later sweeps come once per interval (here: every request), so the table stays bounded.
+    app = client.app  # type: ignore[attr-defined]
+    eager = CardService(app.state.sessions, app.state.reads.kw["bind"], "development", 0.0)
+    app.dependency_overrides[get_card_service] = lambda: eager
+    for round_ in range(3):
+        rows = [_claim_row(f"gone-{round_}-{i}", repo, stale) for i in range(100)]
+        assert len(_claims(database_url, repo, rows)) == 103
+        next_version(client, "asked", repo)
+        assert _claims(database_url, repo) == {"fresh", "taken", "asked"}

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.services.cards import ERR_TERM_VALUE
+from app.services.cards import ERR_TERM_JSON, ERR_TERM_VALUE
+from app.services.records import ERR_FIELD_TYPE
+from app.services.values import ERR_SURROGATE
 from app.storage.store import ERR_PATH_CONFLICT, ERR_WRITE_ROOT
 from tests.production.conftest import Launch
 from tests.production.traffic import raw_request
@@ -114,6 +116,43 @@ def test_structured_query_term_values_are_400(client: TestClient, value: object)
         400,
         ERR_TERM_VALUE.format(term="name"),
     )
+
+
+@pytest.mark.parametrize(
+    ("registry", "terms", "message"),
+    [
+        (
+            "data",
+            {"timestamp": "abc"},
+            ERR_FIELD_TYPE.format(field="timestamp", expected="an integer"),
+        ),
+        ("data", {"tags": "x"}, ERR_TERM_JSON.format(term="tags")),
+        (
+            "audit",
+            {"approved": "yes"},
+            ERR_FIELD_TYPE.format(field="approved", expected="true or false"),
+        ),
+        ("data", {"contact": 5}, ERR_FIELD_TYPE.format(field="contact", expected="a string")),
+        (
+            "data",
+            {"timestamp": 2**63},
+            ERR_FIELD_TYPE.format(field="timestamp", expected="an integer"),
+        ),
+        (
+            "project",
+            {"project_id": 2**40},
+            ERR_FIELD_TYPE.format(field="project_id", expected="a 32-bit integer"),
+        ),
+    ],
+)
+def test_wrong_typed_query_terms_are_400_on_every_database(
+    client: TestClient, registry: str, terms: dict, message: str
+) -> None:
+    # Were 500s on Postgres: it refuses to compare a bigint, boolean or JSON column with text.
+    response = client.post(
+        "/opsml/cards/list", json={"registry_type": registry, "query_terms": terms}
+    )
+    assert (response.status_code, response.json()["detail"]) == (400, message)
 
 
 @pytest.mark.parametrize("raw", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
@@ -223,8 +262,6 @@ def test_text_the_database_cannot_store_is_400(
 
 
 def test_unpaired_surrogate_in_a_card_is_400(client: TestClient) -> None:
-    from app.http_errors import ERR_TEXT_ENCODING
-
     body = (
         b'{"registry_type": "data", "card": {"uid": "s1", "name": "a", "repository": "b",'
         b' "version": "1.0.0", "contact": "x\\ud800y"}}'
@@ -232,4 +269,7 @@ def test_unpaired_surrogate_in_a_card_is_400(client: TestClient) -> None:
     response = client.post(
         "/opsml/cards/create", content=body, headers={"content-type": "application/json"}
     )
-    assert (response.status_code, response.json()["detail"]) == (400, ERR_TEXT_ENCODING)
+    assert (response.status_code, response.json()["detail"]) == (
+        400,
+        ERR_SURROGATE.format(field="contact"),
+    )
