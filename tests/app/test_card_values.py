@@ -88,7 +88,6 @@ def test_json_nested_too_deep_is_a_400_on_create_and_update(
         ({"repository": "tab\there"}, values.ERR_CONTROL.format(field="repository")),
         ({"data_type": "bell\x07"}, values.ERR_CONTROL.format(field="data_type")),
         ({"runcard_uid": "x\x7f"}, values.ERR_CONTROL.format(field="runcard_uid")),
-        ({"tags": None}, records.ERR_REQUIRED.format(field="tags")),
     ],
 )
 def test_text_and_numbers_the_databases_cannot_give_back_are_400(

@@ -260,7 +260,6 @@ def test_an_update_keeps_the_rules_of_a_create(client: TestClient, unique: str) 
         ({"name": ""}, ERR_REQUIRED.format(field="name")),
         ({"name": " "}, ERR_REQUIRED.format(field="name")),
         ({"repository": None}, ERR_REQUIRED.format(field="repository")),
-        ({"tags": None}, ERR_REQUIRED.format(field="tags")),
     ):
         response = _update(client, {**first, **bad})
         assert (response.status_code, response.json()["detail"]) == (400, message), bad

@@ -29,6 +29,7 @@ from app.settings import (
     Settings,
     load_settings,
 )
+from tests.support.storage_dirs import storage_dir
 
 SECRET = "s3cr3t-pa55"
 
@@ -36,7 +37,7 @@ SECRET = "s3cr3t-pa55"
 def test_a_statement_past_the_statement_timeout_is_a_503(postgres_url: str, tmp_path: Path) -> None:
     settings = Settings(
         OPSML_TRACKING_URI=postgres_url,
-        OPSML_STORAGE_URI=str(tmp_path / "s"),
+        OPSML_STORAGE_URI=storage_dir(tmp_path / "s"),
         OPSML_DB_STATEMENT_TIMEOUT=1,
     )
     run_migrations(build_engine(settings))
@@ -90,7 +91,7 @@ def test_a_wrong_password_and_a_missing_database_are_503_and_say_why(
         (_postgres(postgres_url, database="opsml_no_such_db", password=SECRET), REASON_NO_DATABASE),
     ]
     for url, reason in cases:
-        settings = Settings(OPSML_TRACKING_URI=url, OPSML_STORAGE_URI=str(tmp_path / "s"))
+        settings = Settings(OPSML_TRACKING_URI=url, OPSML_STORAGE_URI=storage_dir(tmp_path / "s"))
         with TestClient(create_app(settings, login=False), raise_server_exceptions=False) as app:
             response = app.post("/opsml/cards/list", json={"registry_type": "data"})
             assert (response.status_code, response.json()) == (503, {"detail": ERR_DATABASE_DOWN})
@@ -217,7 +218,7 @@ def test_a_database_that_stops_answering_is_a_503_not_a_bare_socket_timeout(
     # read's TimeoutError bare, which SQLAlchemy does not wrap: a 500 with a traceback.
     settings = Settings(
         OPSML_TRACKING_URI=postgres_url,
-        OPSML_STORAGE_URI=str(tmp_path / "s"),
+        OPSML_STORAGE_URI=storage_dir(tmp_path / "s"),
         OPSML_DB_STATEMENT_TIMEOUT=0.5,
     )
     engine = build_engine(settings)

@@ -20,6 +20,7 @@ from app.db.tables import VersionClaim
 from app.main import create_app
 from app.settings import Settings
 from tests.support.postgres import fresh_postgres_database
+from tests.support.storage_dirs import storage_dir
 
 REFERENCE_DDL = (Path(__file__).parent / "fixtures" / "reference_2_2_4_sqlite.sql").read_text()
 
@@ -417,7 +418,7 @@ def test_a_database_created_with_not_null_json_columns_is_repaired_in_place(
         connection.execute(text(f"INSERT INTO {VERSION_TABLE} VALUES ('0001')"))
     engine.dispose()
     settings = Settings(
-        OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=str(tmp_path / "s")
+        OPSML_TRACKING_URI=empty_database_url, OPSML_STORAGE_URI=storage_dir(tmp_path / "s")
     )
     engine = build_engine(settings)
     assert run_migrations(engine) == SCHEMA_HEAD

@@ -25,6 +25,7 @@ from app.settings import Settings
 from tests.production.certs import new_authority
 from tests.production.pgcluster import OS_USER, ThrowawayCluster, new_cluster
 from tests.support.processes import free_port
+from tests.support.storage_dirs import storage_dir
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_an_unverifiable_server_is_refused_clearly(
         _uri(cluster, "localhost", "sslmode=verify-full"),
     ]
     for uri in refused:
-        settings = Settings(OPSML_TRACKING_URI=uri, OPSML_STORAGE_URI=str(tmp_path / "s"))
+        settings = Settings(OPSML_TRACKING_URI=uri, OPSML_STORAGE_URI=storage_dir(tmp_path / "s"))
         with TestClient(create_app(settings, login=False), raise_server_exceptions=False) as app:
             response = app.post("/opsml/cards/list", json={"registry_type": "data"})
             assert (response.status_code, response.json()) == (503, {"detail": ERR_DATABASE_DOWN})
@@ -118,7 +119,7 @@ def test_requiring_tls_from_a_server_without_it_is_refused(
     pg_cluster: ThrowawayCluster, tmp_path: Path
 ) -> None:
     uri = f"postgresql://postgres@127.0.0.1:{pg_cluster.port}/postgres?sslmode=require"
-    settings = Settings(OPSML_TRACKING_URI=uri, OPSML_STORAGE_URI=str(tmp_path / "s"))
+    settings = Settings(OPSML_TRACKING_URI=uri, OPSML_STORAGE_URI=storage_dir(tmp_path / "s"))
     with TestClient(create_app(settings, login=False), raise_server_exceptions=False) as app:
         response = app.post("/opsml/cards/list", json={"registry_type": "data"})
         assert response.status_code == 503

@@ -27,6 +27,7 @@ from tests.production.pgcluster import ThrowawayCluster
 from tests.production.traffic import files_under, send_half_and_close
 from tests.support.emulators import S3_KEY, S3_SECRET, ManagedProcess, s3_bucket_maker, s3_env
 from tests.support.processes import free_port
+from tests.support.storage_dirs import storage_dir
 
 STORAGE_DOWN_PREFIX = ERR_STORAGE_DOWN.split("(")[0]
 
@@ -88,7 +89,7 @@ def test_database_restart_gives_503_then_recovers_without_a_server_restart(
     server = launch(
         {
             "OPSML_TRACKING_URI": pg_fault_url,
-            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "OPSML_STORAGE_URI": storage_dir(tmp_path / "artifacts"),
             "WEB_CONCURRENCY": "2",
         },
         ready_path="/readyz",
@@ -286,7 +287,7 @@ def test_a_frozen_database_gives_503s_in_bounded_time_and_keeps_connections(
     server = launch(
         {
             "OPSML_TRACKING_URI": pg_fault_url,
-            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "OPSML_STORAGE_URI": storage_dir(tmp_path / "artifacts"),
             "WEB_CONCURRENCY": "1",
             "OPSML_DB_STATEMENT_TIMEOUT": str(statement_timeout_s),
             "OPSML_DB_CONNECT_TIMEOUT": "2",
@@ -358,7 +359,7 @@ def test_every_log_line_is_one_json_object_without_values_or_secrets(
     server = launch(
         {
             "OPSML_TRACKING_URI": url,
-            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "OPSML_STORAGE_URI": storage_dir(tmp_path / "artifacts"),
             "WEB_CONCURRENCY": "1",
             "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         },

@@ -31,6 +31,7 @@ from tests.production.traffic import (
     trickle_head,
     upload_headers,
 )
+from tests.support.storage_dirs import storage_dir
 
 HEADER_TIMEOUT_S = 3.0
 IDLE_TIMEOUT_S = 2.0
@@ -45,7 +46,7 @@ def server(launch: Launch, tmp_path: Path) -> Gunicorn:
     return launch(
         {
             "OPSML_TRACKING_URI": f"sqlite:///{tmp_path / 'opsml.db'}",
-            "OPSML_STORAGE_URI": str(tmp_path / "artifacts"),
+            "OPSML_STORAGE_URI": storage_dir(tmp_path / "artifacts"),
             "WEB_CONCURRENCY": "1",
             "OPSML_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
             "OPSML_BODY_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
