@@ -114,9 +114,9 @@ def test_importing_the_cli_or_migrating_leaves_garbage_collection_on(
         "assert gc.isenabled(), 'importing app.cli disabled gc'\n"
         "import app.db.migrate as m\n"
         "real = m.run_migrations\n"
-        "def spy(engine):\n"
+        "def spy(*args, **kwargs):\n"
         "    assert gc.isenabled(), 'migrate ran with gc disabled'\n"
-        "    return real(engine)\n"
+        "    return real(*args, **kwargs)\n"
         "m.run_migrations = spy\n"
         "app.cli.main(['migrate'])\n"
     )
