@@ -32,9 +32,8 @@ ERR_PROD_TOKEN_UNSET = "APP_ENV=production needs OPSML_PROD_TOKEN to protect wri
 ERR_BAD_LOGIN = (
     "Invalid or missing credentials: send HTTP Basic auth (OPSML_USERNAME/OPSML_PASSWORD)"
 )
-ERR_BAD_PROD_TOKEN = (
-    "Writes in production need the header X-Prod-Token with the server's OPSML_PROD_TOKEN"
-)
+# The reference's wording, word for word: the client shows it to users, and scripts look for it.
+ERR_BAD_PROD_TOKEN = "Cannot perform write operation on prod resource without token"
 
 
 def check_auth_settings(settings: Settings, login: bool) -> None:
