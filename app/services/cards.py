@@ -298,8 +298,8 @@ class CardService:
         try:
             if supplied is not None:
                 supplied = semver.validate_supplied_version(supplied)
-            semver.validate_tag(pre_tag, "pre_tag")
-            semver.validate_tag(build_tag, "build_tag")
+            semver.validate_tag(pre_tag, "pre_tag", build=False)
+            semver.validate_tag(build_tag, "build_tag", build=True)
         except semver.VersionFormatError as exc:
             raise InvalidRequestError(str(exc)) from None
         prefix = semver.search_prefix(supplied, version_type) if supplied else None

@@ -20,7 +20,10 @@ _SEMVER = re.compile(
 )
 _PARTIAL = re.compile(r"^\d+(\.\d+)?$")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-_TAG = re.compile(r"^[0-9A-Za-z-]+$")
+ERR_BAD_TAG = (
+    "{what} '{tag}' must be dot-separated identifiers of letters, digits and '-' that make a "
+    "semantic version (e.g. rc, rc.1, git.3f2a9c1)"
+)
 
 
 class VersionType(StrEnum):
@@ -134,9 +137,14 @@ def _bump_tag(current: str | None, tag: str) -> str:
     return f"{current[:start]}{int(match.group(1)) + 1}{current[end:]}"
 
 
-def validate_tag(tag: str, what: str) -> str:
-    if not _TAG.match(tag):
-        raise VersionFormatError(f"{what} '{tag}' may only contain letters, digits and '-'")
+def validate_tag(tag: str, what: str, *, build: bool) -> str:
+    """A pre-release or build tag is good when the version it makes is semver with the tag in
+    its place: dotted tags such as `rc.1` or `git.<sha>` are (the reference accepts them too);
+    `rc+1` is not (it would turn into build metadata)."""
+    parsed = _parse_or_none(f"1.0.0{'+' if build else '-'}{tag}.1")
+    made = (parsed.build if build else parsed.prerelease) if parsed else None
+    if made != f"{tag}.1":
+        raise VersionFormatError(ERR_BAD_TAG.format(what=what, tag=tag))
     return tag
 
 
