@@ -137,6 +137,48 @@ class ModelMetadataRequest(_Request):
     ignore_release_candidate: bool = False
 
 
+class RegisterModelRequest(_Request):
+    name: ShortStr
+    repository: ShortStr
+    # major[.minor[.patch]]: the registered folder is named after it, the model is the
+    # highest card version under that prefix (as the reference).
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(\.[0-9]+)?$")]
+    onnx: bool = True
+    ignore_release_candidate: bool = True
+
+
+class ModelMetricsRequest(_Request):
+    name: ShortStr | None = None
+    repository: ShortStr | None = None
+    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    uid: ShortStr | None = None
+
+
+class ModelMetricsResponse(BaseModel):
+    metrics: dict[str, list[dict[str, Any]]]
+
+
+class CompareMetricsRequest(_Request):
+    metric_name: Annotated[list[ShortStr], Field(min_length=1, max_length=100)]
+    lower_is_better: bool | Annotated[list[bool], Field(min_length=1, max_length=100)]
+    challenger_uid: ShortStr
+    champion_uid: Annotated[list[ShortStr], Field(min_length=1, max_length=100)]
+
+
+class BattleReport(BaseModel):
+    champion_name: str
+    champion_version: str
+    champion_metric: dict[str, Any] | None = None
+    challenger_metric: dict[str, Any] | None = None
+    challenger_win: bool
+
+
+class CompareMetricsResponse(BaseModel):
+    challenger_name: str
+    challenger_version: str
+    report: dict[str, list[BattleReport]]
+
+
 class UploadResponse(BaseModel):
     storage_uri: str
 
