@@ -362,7 +362,10 @@ class CardService:
     def _prepare(self, table: type[Base], registry: str, card: dict[str, Any]) -> dict[str, Any]:
         record = records.validate_record(table, dict(card), registry)
         if issubclass(table, ProjectRecord):
-            records.require(record, "project_id", "name", "repository", "version")
+            # Clients before 2.2 blank a ProjectCard's repository (their validator sets it to
+            # ""): the reference stores that, and so do we.
+            records.require(record, "project_id", "name", "version")
+            record.setdefault("repository", "")
         else:
             records.require(record, "uid", "name", "repository", "version")
             if semver.SemVer.try_parse(record["version"]) is None:
