@@ -26,10 +26,9 @@ pytestmark = [pytest.mark.compat, pytest.mark.timeout(2400)]
 
 RELEASES = client_matrix.releases()
 ON_POSTGRES = [RELEASES[0], RELEASES[-1]]
-# Flows run one client at a time: two clients creating new projects at once race for the same
-# project_id (2.0-2.1.6 compute max+1 themselves; later ones ask projects/id, which answers
-# max+1 without reserving it), and the second create is a 409 (the reference: a 500). See
-# tests/compat/README.md. The fleet's reads only read, so two run at once.
+# Flows run one client at a time: clients 2.0-2.1.6 pick a new project's id themselves (max+1
+# from cards/list), so two creating new projects at once can collide and the second create is
+# a 409 (the reference: a 500). See tests/compat/README.md. Reads only read: two at a time.
 PARALLEL_FLOWS = 1
 PARALLEL_READS = 2
 # {release: {flow part: why that client cannot do it}}; every other part must pass.
