@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.cards import CardService
+from app.services.models import ModelService
 from app.settings import Settings
 from app.storage.store import ArtifactStore
 
@@ -47,9 +48,15 @@ async def get_store(request: Request) -> ArtifactStore:
     return store
 
 
+async def get_model_service(request: Request) -> ModelService:
+    state = request.app.state
+    return ModelService(state.cards, state.reads, state.store)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 ReadSessionsDep = Annotated[sessionmaker[Session], Depends(get_read_sessions)]
 CardsDep = Annotated[CardService, Depends(get_card_service)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+ModelsDep = Annotated[ModelService, Depends(get_model_service)]

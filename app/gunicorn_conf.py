@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import secrets
 import tempfile
 from typing import Any
 
@@ -50,6 +51,13 @@ logconfig_dict: dict[str, Any] = {
 # Workers share the Prometheus multiprocess directory so /metrics sums all of them.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="opsml-prometheus-")
+
+# Local-storage signed URLs must verify on whichever worker the client reaches next: without
+# OPSML_SIGNING_KEY each worker drew its own key and half of all pre-signed downloads
+# (opsml-cli 0.7's download-model) were refused. One key drawn here, in the master, is
+# inherited by every worker. Several replicas still need OPSML_SIGNING_KEY set.
+if not os.environ.get("OPSML_SIGNING_KEY"):
+    os.environ["OPSML_SIGNING_KEY"] = secrets.token_urlsafe(32)
 
 
 def child_exit(_server: Any, worker: Any) -> None:

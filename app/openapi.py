@@ -160,25 +160,34 @@ def install_method_not_allowed(app: FastAPI) -> None:
     app.add_exception_handler(405, _method_not_allowed)
 
 
-def _semver_patterns() -> tuple[str, str]:
-    from app.services.semver import PARTIAL_PATTERN, SEMVER_PATTERN, TAG_PATTERN
+def _supplied_version_pattern() -> str:
+    from app.services.semver import PARTIAL_PATTERN, SEMVER_PATTERN
 
-    supplied = rf"^\s*(?:{PARTIAL_PATTERN.strip('^$')}|{SEMVER_PATTERN.strip('^$')})\s*$"
-    return supplied, TAG_PATTERN
+    return rf"^\s*(?:{PARTIAL_PATTERN.strip('^$')}|{SEMVER_PATTERN.strip('^$')})\s*$"
 
+
+def _tag_schema(build: bool) -> dict[str, Any]:
+    from app.services.semver import BUILD_TAG_PATTERN, PRE_TAG_PATTERN
+
+    # 48 characters: room for `git.<40-hex sha>` within the 64 of a stored version.
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": TAG_MAX_LENGTH,
+        "pattern": BUILD_TAG_PATTERN if build else PRE_TAG_PATTERN,
+    }
+
+
+TAG_MAX_LENGTH = 48
 
 SUPPLIED_VERSION_SCHEMA: dict[str, Any] = {
     "type": "string",
     "maxLength": 64,
-    "pattern": _semver_patterns()[0],
+    "pattern": _supplied_version_pattern(),
     "description": "X, X.Y or a full semantic version",
 }
-TAG_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": 32,
-    "pattern": _semver_patterns()[1],
-}
+PRE_TAG_SCHEMA: dict[str, Any] = _tag_schema(build=False)
+BUILD_TAG_SCHEMA: dict[str, Any] = _tag_schema(build=True)
 # cards/list ignores an empty max_date.
 MAX_DATE_SCHEMA: dict[str, Any] = {
     "anyOf": [{"type": "string", "format": "date"}, {"const": ""}, {"type": "null"}]

@@ -62,6 +62,10 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = {
     ("PUT", "/opsml/metrics"): Access.WRITE,
     ("GET", "/opsml/projects/id"): Access.READ,
     ("POST", "/opsml/models/metadata"): Access.READ,  # opsml-cli; a read, as its name says
+    ("POST", "/opsml/models/metrics"): Access.READ,
+    ("POST", "/opsml/models/compare_metrics"): Access.READ,
+    ("POST", "/opsml/models/register"): Access.WRITE,  # copies the model: a write
+    ("GET", "/opsml/files/presigned"): Access.WRITE_IF_PUT,  # opsml-cli 0.7's name of presign
 }
 
 # Paths the login middleware lets through: every method on them is open or signed.
@@ -75,9 +79,8 @@ UNAUTHENTICATED_PATHS = frozenset(
     )
 )
 
-ERR_BAD_PROD_TOKEN = (
-    "Writes in production need the header X-Prod-Token with the server's OPSML_PROD_TOKEN"
-)
+# The reference's wording, word for word: the client shows it to users, and scripts look for it.
+ERR_BAD_PROD_TOKEN = "Cannot perform write operation on prod resource without token"
 ERR_NO_RULE = "Route(s) without an access rule in app.route_access.ROUTE_ACCESS: {routes}"
 
 

@@ -20,14 +20,16 @@ from pydantic import (
 )
 
 from app.openapi import (
+    BUILD_TAG_SCHEMA,
     DELETE_CARD_SCHEMA,
     MAX_DATE_SCHEMA,
     MODEL_SELECTOR_REQUIRED,
     ONE_REGISTRY_REQUIRED,
+    PRE_TAG_SCHEMA,
     REGISTRY_TYPE_SCHEMA,
     SUPPLIED_VERSION_SCHEMA,
     TABLE_NAME_SCHEMA,
-    TAG_SCHEMA,
+    TAG_MAX_LENGTH,
 )
 from app.services.semver import VersionType
 
@@ -72,7 +74,14 @@ RegistryType = Annotated[
     str, StringConstraints(max_length=64), WithJsonSchema(REGISTRY_TYPE_SCHEMA)
 ]
 TableName = Annotated[str, StringConstraints(max_length=64), WithJsonSchema(TABLE_NAME_SCHEMA)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=32), WithJsonSchema(TAG_SCHEMA)]
+PreTag = Annotated[
+    str, StringConstraints(min_length=1, max_length=TAG_MAX_LENGTH), WithJsonSchema(PRE_TAG_SCHEMA)
+]
+BuildTag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=TAG_MAX_LENGTH),
+    WithJsonSchema(BUILD_TAG_SCHEMA),
+]
 
 ERR_JSON_NUMBER = "must be a JSON number, not {kind}"
 
@@ -124,8 +133,8 @@ class VersionRequest(RegistryRef):
     repository: NameStr
     version: SuppliedVersion | None = None
     version_type: VersionType = VersionType.MINOR
-    pre_tag: Tag = "rc"
-    build_tag: Tag = "build"
+    pre_tag: PreTag = "rc"
+    build_tag: BuildTag = "build"
 
 
 class VersionResponse(BaseModel):
@@ -242,6 +251,48 @@ class ModelMetadataRequest(_Request):
     version: VersionStr | None = None
     uid: ShortStr | None = None
     ignore_release_candidate: StrictBool = False
+
+
+class RegisterModelRequest(_Request):
+    name: ShortStr
+    repository: ShortStr
+    # major[.minor[.patch]]: the registered folder is named after it, the model is the
+    # highest card version under that prefix (as the reference).
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(\.[0-9]+)?$")]
+    onnx: bool = True
+    ignore_release_candidate: bool = True
+
+
+class ModelMetricsRequest(_Request):
+    name: ShortStr | None = None
+    repository: ShortStr | None = None
+    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    uid: ShortStr | None = None
+
+
+class ModelMetricsResponse(BaseModel):
+    metrics: dict[str, list[dict[str, Any]]]
+
+
+class CompareMetricsRequest(_Request):
+    metric_name: Annotated[list[ShortStr], Field(min_length=1, max_length=100)]
+    lower_is_better: bool | Annotated[list[bool], Field(min_length=1, max_length=100)]
+    challenger_uid: ShortStr
+    champion_uid: Annotated[list[ShortStr], Field(min_length=1, max_length=100)]
+
+
+class BattleReport(BaseModel):
+    champion_name: str
+    champion_version: str
+    champion_metric: dict[str, Any] | None = None
+    challenger_metric: dict[str, Any] | None = None
+    challenger_win: bool
+
+
+class CompareMetricsResponse(BaseModel):
+    challenger_name: str
+    challenger_version: str
+    report: dict[str, list[BattleReport]]
 
 
 class UploadResponse(BaseModel):

@@ -93,6 +93,7 @@ def delete(path: PathQuery, store: StoreDep) -> FileDeleteResponse:
 
 
 @router.get("/presign")
+@router.get("/presigned", include_in_schema=False)  # what opsml-cli 0.7 asks for
 def presign_url(
     request: Request,
     path: FilePathQuery,

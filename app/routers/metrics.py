@@ -38,5 +38,6 @@ def get_metrics(
     name: Annotated[list[ShortStr] | None, Query(max_length=1000)] = None,
     names_only: bool = False,
 ) -> MetricsResponse:
-    """What `opsml-cli get-model-metrics` sends (the reference server answered 405)."""
-    return MetricsResponse(metric=metrics.get_metrics(sessions, run_uid, name, names_only))
+    """What `opsml-cli get-model-metrics` sends (the reference server answered 405); `run_uid`
+    may also be a ModelCard's uid, and no metrics is an empty list."""
+    return MetricsResponse(metric=metrics.metrics_of_card(sessions, run_uid, name, names_only))

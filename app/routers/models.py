@@ -1,48 +1,64 @@
-"""Model metadata (used by opsml-cli): the model-metadata.json of a registered ModelCard."""
+"""ModelCard routes of opsml-cli and CI pipelines: metadata, metrics, comparison, registration."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter
 
-from app.db.tables import ModelCardRecord
-from app.deps import CardsDep, StoreDep
-from app.errors import InvalidRequestError, NotFoundError
-from app.schemas import ModelMetadataRequest
-from app.services.cards import CardQuery
+from app.deps import ModelsDep
+from app.schemas import (
+    CompareMetricsRequest,
+    CompareMetricsResponse,
+    ModelMetadataRequest,
+    ModelMetricsRequest,
+    ModelMetricsResponse,
+    RegisterModelRequest,
+)
+from app.services.models import ModelSelector
 
 router = APIRouter(prefix="/opsml/models", tags=["models"])
 
-METADATA_LIMIT = 16 * 1024 * 1024
-ERR_NO_SELECTOR = "Send a uid, or a name and repository, to choose the model"
-ERR_NO_MODEL = "No model card matches the request"
-ERR_BAD_METADATA = "The model's model-metadata.json is not valid JSON"
-
 
 @router.post("/metadata")
-def model_metadata(payload: ModelMetadataRequest, cards: CardsDep, store: StoreDep) -> Any:
-    if not payload.uid and not (payload.name and payload.repository):
-        raise InvalidRequestError(ERR_NO_SELECTOR)
-    found = cards.list_cards(
-        "model",
-        CardQuery(
-            uid=payload.uid,
-            name=payload.name,
-            repository=payload.repository,
-            version=payload.version,
-            ignore_release_candidates=payload.ignore_release_candidate,
-        ),
+def model_metadata(payload: ModelMetadataRequest, models: ModelsDep) -> Any:
+    # opsml-cli's documented `download-model --name X --version V` sends no repository; the
+    # reference then takes the highest matching version in any repository, and so do we.
+    selector = ModelSelector(
+        uid=payload.uid,
+        name=payload.name,
+        repository=payload.repository,
+        version=payload.version,
+        ignore_release_candidates=payload.ignore_release_candidate,
     )
-    if not found:
-        raise NotFoundError(ERR_NO_MODEL)
-    card = found[0]
-    path = (
-        f"opsml-root:/{ModelCardRecord.__tablename__}/{card['repository']}/{card['name']}"
-        f"/v{card['version']}/model-metadata.json"
+    return models.metadata(models.find(selector))
+
+
+@router.post("/metrics")
+def model_metrics(payload: ModelMetricsRequest, models: ModelsDep) -> ModelMetricsResponse:
+    """The metrics of the run a ModelCard was trained in (clients before 2.2)."""
+    selector = ModelSelector(
+        uid=payload.uid, name=payload.name, repository=payload.repository, version=payload.version
     )
-    try:
-        return json.loads(store.read_bytes(path, METADATA_LIMIT))
-    except ValueError as exc:
-        raise NotFoundError(ERR_BAD_METADATA) from exc
+    return ModelMetricsResponse(metrics=models.run_metrics(models.find(selector, unique=True)))
+
+
+@router.post("/compare_metrics")
+def compare_metrics(payload: CompareMetricsRequest, models: ModelsDep) -> CompareMetricsResponse:
+    report = models.compare(
+        payload.challenger_uid, payload.champion_uid, payload.metric_name, payload.lower_is_better
+    )
+    return CompareMetricsResponse.model_validate(report)
+
+
+@router.post("/register")
+def register_model(payload: RegisterModelRequest, models: ModelsDep) -> str:
+    """Copy a model to `model_registry/<repo>/<name>/v<version>/` for serving; answers that
+    folder's storage URI as a JSON string, as the reference."""
+    selector = ModelSelector(
+        name=payload.name,
+        repository=payload.repository,
+        version=payload.version,
+        ignore_release_candidates=payload.ignore_release_candidate,
+    )
+    return models.register(models.find(selector), payload.version, payload.onnx)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import ReadSessionsDep
+from app.deps import SessionsDep
 from app.schemas import ProjectIdResponse, RequiredNameStr
 from app.services.projects import project_id
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/opsml/projects", tags=["projects"])
 
 @router.get("/id")
 def get_project_id(
-    sessions: ReadSessionsDep,
+    sessions: SessionsDep,  # a new project's id is reserved: a write
     project_name: Annotated[RequiredNameStr, Query()],
     repository: Annotated[RequiredNameStr, Query()],
 ) -> ProjectIdResponse:

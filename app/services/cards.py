@@ -316,8 +316,8 @@ class CardService:
         try:
             if supplied is not None:
                 supplied = semver.validate_supplied_version(supplied)
-            semver.validate_tag(pre_tag, "pre_tag")
-            semver.validate_tag(build_tag, "build_tag")
+            semver.validate_tag(pre_tag, "pre_tag", build=False)
+            semver.validate_tag(build_tag, "build_tag", build=True)
         except semver.VersionFormatError as exc:
             raise InvalidRequestError(str(exc)) from None
         prefix = semver.search_prefix(supplied, version_type) if supplied else None
@@ -400,7 +400,10 @@ class CardService:
     def _prepare(self, table: type[Base], registry: str, card: dict[str, Any]) -> dict[str, Any]:
         record = records.validate_record(table, dict(card), registry)
         if issubclass(table, ProjectRecord):
-            records.require(record, "project_id", "name", "repository", "version")
+            # Clients before 2.2 blank a ProjectCard's repository (their validator sets it to
+            # ""): the reference stores that, and so do we.
+            records.require(record, "project_id", "name", "version")
+            record.setdefault("repository", "")
         else:
             records.require(record, "uid", "name", "repository", "version")
             record.setdefault("date", date.today().isoformat())

@@ -20,11 +20,18 @@ SEMVER_PATTERN = (
 )
 # No leading zeros, as in a full version: "01" padded to "01.0.0" is no semantic version.
 PARTIAL_PATTERN = r"^(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*))?$"
-TAG_PATTERN = r"^[0-9A-Za-z-]+$"
+# Dot-separated identifiers, as semver allows them after "-" (pre-release: numeric ones
+# without leading zeros) and after "+" (build): `rc`, `rc.1`, `git.3f2a9c1`.
+_PRE_IDENTIFIER = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+PRE_TAG_PATTERN = rf"^{_PRE_IDENTIFIER}(?:\.{_PRE_IDENTIFIER})*$"
+BUILD_TAG_PATTERN = r"^[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*$"
 _SEMVER = re.compile(SEMVER_PATTERN)
 _PARTIAL = re.compile(PARTIAL_PATTERN)
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-_TAG = re.compile(TAG_PATTERN)
+ERR_BAD_TAG = (
+    "{what} '{tag}' must be dot-separated identifiers of letters, digits and '-' that make a "
+    "semantic version (e.g. rc, rc.1, git.3f2a9c1)"
+)
 
 
 class VersionType(StrEnum):
@@ -139,9 +146,14 @@ def _bump_tag(current: str | None, tag: str) -> str:
     return f"{current[:start]}{int(match.group(1)) + 1}{current[end:]}"
 
 
-def validate_tag(tag: str, what: str) -> str:
-    if not _TAG.match(tag):
-        raise VersionFormatError(f"{what} '{tag}' may only contain letters, digits and '-'")
+def validate_tag(tag: str, what: str, *, build: bool) -> str:
+    """A pre-release or build tag is good when the version it makes is semver with the tag in
+    its place: dotted tags such as `rc.1` or `git.<sha>` are (the reference accepts them too);
+    `rc+1` is not (it would turn into build metadata)."""
+    parsed = _parse_or_none(f"1.0.0{'+' if build else '-'}{tag}.1")
+    made = (parsed.build if build else parsed.prerelease) if parsed else None
+    if made != f"{tag}.1":
+        raise VersionFormatError(ERR_BAD_TAG.format(what=what, tag=tag))
     return tag
 
 

@@ -329,8 +329,8 @@ def azure_credentials(env: Mapping[str, str], *, account_name: str | None = None
 
 # ------------------------------------------------------------------------------------- Local
 
-# One random key per process when OPSML_SIGNING_KEY is unset. Several gunicorn workers then each
-# hold a different key, so a URL signed by one worker fails on another: set the variable there.
+# One random key per process when OPSML_SIGNING_KEY is unset. Under gunicorn, app.gunicorn_conf
+# draws one key in the master for all its workers; several replicas must set the variable.
 _PROCESS_SIGNING_KEY: Final = secrets.token_bytes(32)
 
 

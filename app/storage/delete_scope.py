@@ -29,6 +29,9 @@ REGISTRY_FOLDERS: Final = frozenset(
         "OPSML_PROJECT_REGISTRY",
     }
 )
+# `models/register` keeps a served copy of a model in <this>/<repository>/<name>/v<major...>
+# (app.services.models.REGISTRY_DIR) and replaces it on every register: same shape, deletable.
+SERVING_FOLDER: Final = "model_registry"
 # <TABLE>/<repository>/<name>/v<version>: the version folder is the fourth segment.
 _VERSION_DEPTH: Final = 4
 # `v` and a version as the clients write it: 1.2.0, 1.0.0-rc.1+build.1, 2.1 of legacy data.
@@ -52,8 +55,8 @@ def check_deletable(parts: list[str], client_path: str) -> None:
     shown = client_path[:200]
     if len(parts) < _VERSION_DEPTH:
         raise InvalidPathError(ERR_DELETE_SCOPE.format(path=shown))
-    if parts[0] not in REGISTRY_FOLDERS:
-        tables = ", ".join(sorted(REGISTRY_FOLDERS))
+    if parts[0] not in REGISTRY_FOLDERS and parts[0] != SERVING_FOLDER:
+        tables = ", ".join([*sorted(REGISTRY_FOLDERS), SERVING_FOLDER])
         raise InvalidPathError(ERR_DELETE_TABLE.format(path=shown, tables=tables))
     if not _VERSION_FOLDER.fullmatch(parts[_VERSION_DEPTH - 1]):
         raise InvalidPathError(ERR_DELETE_VERSION.format(path=shown))

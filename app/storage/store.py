@@ -233,6 +233,11 @@ class ArtifactStore:
     def storage_path(self, client_path: str) -> str:
         return paths.to_storage_path(self.location.root, client_path)
 
+    def storage_uri(self, client_path: str) -> str:
+        """The path as the backend names it: absolute locally, `<scheme>://...` in a bucket."""
+        path = self.storage_path(client_path)
+        return path if self.location.is_local else f"{self.location.scheme}://{path}"
+
     def _check_root(self) -> None:
         # A stat per request: a missing or replaced local root is a 503, not an empty listing.
         if self.location.local_root is not None:

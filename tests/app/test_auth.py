@@ -66,6 +66,18 @@ def test_production_without_token_refuses_to_start(make_settings) -> None:
         create_app(make_settings(APP_ENV="production"), login=False)
 
 
+# opsml 2.2.4's verify_token (opsml/app/core/dependencies.py): what its client shows users.
+REFERENCE_PROD_REFUSAL = "Cannot perform write operation on prod resource without token"
+
+
+def test_production_refusal_has_the_reference_wording(make_client, unique: str) -> None:
+    client = make_client(APP_ENV="production", OPSML_PROD_TOKEN="prod-token-1")
+    body = {"card": card_record("x", f"repo-{unique}", "1.0.0"), "registry_type": "data"}
+    refused = client.post("/opsml/cards/create", json=body, headers={"X-Prod-Token": "staging"})
+    assert refused.json() == {"detail": REFERENCE_PROD_REFUSAL}
+    assert ERR_BAD_PROD_TOKEN == REFERENCE_PROD_REFUSAL
+
+
 def test_production_writes_need_the_prod_token(make_client, unique: str) -> None:
     client = make_client(APP_ENV="production", OPSML_PROD_TOKEN="prod-token-1")
     body = {"card": card_record("x", f"repo-{unique}", "1.0.0"), "registry_type": "data"}

@@ -83,3 +83,49 @@ def test_project_ids_are_stable_and_new_ones_are_next(client: TestClient, unique
         },
     )
     assert response.status_code == 409
+
+
+def test_project_card_of_a_2_0_client_with_a_blank_repository(
+    client: TestClient, unique: str
+) -> None:
+    # What an opsml 2.0-2.1 client sends for a new project (its ProjectRegistryRecord): the
+    # ProjectCard's validator sets the repository to "" whatever the user gave.
+    card = {
+        "uid": f"uid-{unique}",
+        "name": f"proj-{unique}",
+        "repository": "",
+        "project_id": 7000 + len(unique),
+        "version": "1.0.0",
+        "timestamp": 1796163141111173,
+    }
+    response = client.post("/opsml/cards/create", json={"registry_type": "project", "card": card})
+    assert response.status_code == 200, response.text
+    listed = client.post(
+        "/opsml/cards/list", json={"registry_type": "project", "name": f"proj-{unique}"}
+    ).json()["cards"]
+    assert [(c["project_id"], c["repository"]) for c in listed] == [(card["project_id"], "")]
+
+
+def test_two_new_projects_asked_for_before_either_is_created_get_two_ids(
+    client: TestClient, unique: str
+) -> None:
+    # Two clients starting new projects at the same moment: both ask projects/id before either
+    # registers its ProjectCard. Both used to get max+1, and the second create was a 409.
+    def ask(name: str) -> int:
+        params = {"project_name": name, "repository": f"repo-{unique}"}
+        return int(client.get("/opsml/projects/id", params=params).json()["project_id"])
+
+    first, second = ask(f"a-{unique}"), ask(f"b-{unique}")
+    assert second != first
+    for name, pid in [(f"a-{unique}", first), (f"b-{unique}", second)]:
+        card = {
+            "uid": f"{name}-uid",
+            "name": name,
+            "repository": f"repo-{unique}",
+            "project_id": pid,
+            "version": "1.0.0",
+        }
+        body = {"registry_type": "project", "card": card}
+        created = client.post("/opsml/cards/create", json=body)
+        assert created.status_code == 200, created.text
+    assert (ask(f"a-{unique}"), ask(f"b-{unique}")) == (first, second)

@@ -164,3 +164,21 @@ def test_integer_bounds_are_published_exactly(client) -> None:
     published = list(bounds(client.get("/openapi.json").json()))
     assert published and all(isinstance(value, int) for value in published), published
     assert BIGINT_BOUND in published
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["rc", "rc.1", "git.3f2a9c1", "0", "rc.01", "01", "a_b", "rc+1", "git.", ".rc", "x-y.z-1"],
+)
+@pytest.mark.parametrize("build", [False, True])
+def test_published_tag_patterns_are_what_cards_version_accepts(tag: str, build: bool) -> None:
+    from app.openapi import BUILD_TAG_SCHEMA, PRE_TAG_SCHEMA
+
+    schema = BUILD_TAG_SCHEMA if build else PRE_TAG_SCHEMA
+    published = re.fullmatch(schema["pattern"], tag) is not None
+    try:
+        semver.validate_tag(tag, "tag", build=build)
+        accepted = True
+    except semver.VersionFormatError:
+        accepted = False
+    assert published == accepted, (tag, build)

@@ -3,6 +3,7 @@
 * ``client``: the real ``opsml==2.2.4`` client plus scikit-learn; the scenarios run in it.
 * ``reference``: the reference ``opsml[server]==2.2.4`` server, used to validate the
   scenarios and to produce databases for the drop-in test.
+* ``cli``: the newest ``opsml-cli`` 0.x (the clients bring their own 0.4.x).
 
 Each environment is built once per set of pinned requirements and kept under
 ``~/.cache/opsml-server/venvs/`` (``OPSML_COMPAT_CACHE`` overrides the root). The directory
@@ -50,6 +51,11 @@ SPECS: dict[str, VenvSpec] = {
         "client",
         _HERE / "requirements-client.txt",
         "import opsml, sklearn, pandas; from opsml import CardRegistry",
+    ),
+    "cli": VenvSpec(
+        "cli",
+        _HERE / "requirements-cli.txt",
+        "import shutil, sys; sys.exit(shutil.which('opsml-cli', path=sys.prefix + '/bin') is None)",
     ),
     "reference": VenvSpec(
         "reference",
