@@ -43,8 +43,10 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _text_schema(max_length: int, min_length: int = 0) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": "^[^\\u0000]*$"}
+def _text_schema(max_length: int, min_length: int = 0, *, plain: bool = False) -> dict[str, Any]:
+    # `plain`: a stored name or uid, where app.services.values also refuses control characters.
+    pattern = "^[^\\u0000-\\u001f\\u007f]*$" if plain else "^[^\\u0000]*$"
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": pattern}
     return {**schema, "minLength": min_length} if min_length else schema
 
 
@@ -201,13 +203,13 @@ class MetricIn(BaseModel):
         str,
         StringConstraints(min_length=1, max_length=64),
         AfterValidator(_no_nul),
-        WithJsonSchema(_text_schema(64, min_length=1)),
+        WithJsonSchema(_text_schema(64, min_length=1, plain=True)),
     ]
     name: Annotated[
         str,
         StringConstraints(min_length=1, max_length=128),
         AfterValidator(_no_nul),
-        WithJsonSchema(_text_schema(128, min_length=1)),
+        WithJsonSchema(_text_schema(128, min_length=1, plain=True)),
     ]
     # NaN and infinities cannot be written back as JSON: refuse them on the way in.
     value: Annotated[JsonFloat, Field(allow_inf_nan=False)]

@@ -64,7 +64,7 @@ async def download(path: PathQuery, store: StoreDep) -> StreamingResponse:
     return StreamingResponse(opened.chunks, media_type="application/octet-stream", headers=headers)
 
 
-@router.head("/download")
+@router.head("/download", responses=DOWNLOAD_RESPONSES)
 def download_head(path: PathQuery, store: StoreDep) -> Response:
     """The download's headers without its body (size checks, link checkers, `curl -I`)."""
     return _head(store, path)

@@ -33,6 +33,12 @@ _CARD_RECORD = (
     "allowed keys differ per registry and are checked by app.services.records (400 naming the "
     "field), so the document keeps it an open object and schema-valid cards can be refused"
 )
+_DELETE_SCOPE = (
+    "a delete must lie in one card version's folder (app.storage.delete_scope), judged after "
+    "the path is normalized (`.`, `//`, a trailing `/`): a pattern can state the canonical "
+    "spelling only, so other spellings of a deletable path, and paths of the right shape that "
+    "normalize to something wider, would each fail one of the two checks"
+)
 # (check, "METHOD /path") -> why the check cannot apply to that operation.
 NOT_APPLICABLE = {
     ("positive_data_acceptance", "POST /opsml/cards/create"): _CARD_RECORD,
@@ -41,6 +47,8 @@ NOT_APPLICABLE = {
         "query_terms keys must be columns of the table registry_type names (400 naming the "
         "unknown term), which one schema for every registry cannot state"
     ),
+    ("positive_data_acceptance", "GET /opsml/files/delete"): _DELETE_SCOPE,
+    ("negative_data_rejection", "GET /opsml/files/delete"): _DELETE_SCOPE,
     ("negative_data_rejection", "GET /opsml/metrics"): (
         "GET's `name` is a list of free text in the query string: a value of the wrong type "
         "(false, 0) arrives as the same text as a valid name, so it cannot be refused"
