@@ -81,3 +81,27 @@ def test_storage_backend_env_is_complete(storage_backend: StorageEmulator) -> No
     assert expected <= set(env)
     if storage_backend.name == "local":
         assert os.path.isdir(os.path.dirname(env["OPSML_STORAGE_URI"]))
+
+
+def _listener(port: int) -> psutil.Process:
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return psutil.Process(conn.pid)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.mark.parametrize("backend", ["moto_s3", "fake_gcs", "azurite_blob"])
+def test_each_emulator_runs_where_the_mode_says(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    # Both modes are proven: `make test` runs tests/storage once with local processes and once
+    # with OPSML_TEST_CONTAINERS=1. The emulator is a child of this pytest, or runs under
+    # the Docker engine's container shim.
+    emulator: StorageEmulator = request.getfixturevalue(backend)
+    port = int(emulator.endpoint.rsplit(":", 1)[1].split("/")[0])
+    ancestors = _listener(port).parents()
+    in_container = any(p.name().startswith("containerd-shim") for p in ancestors)
+    if os.environ.get("OPSML_TEST_CONTAINERS") == "1":
+        assert in_container, [p.name() for p in ancestors]
+    else:
+        assert not in_container and os.getpid() in {p.pid for p in ancestors}

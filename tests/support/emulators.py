@@ -13,9 +13,11 @@ OPSML_STORAGE_URI on a bucket created for it) and `fresh()` for another empty bu
 `storage_backend` is parametrized over local/s3/gcs/azure and yields a StorageEmulator on a fresh
 bucket per test (local: a fresh directory), starting only the emulator its parameter needs.
 
-With `OPSML_TEST_CONTAINERS=1` the same three run as containers (MinIO, Azurite,
-fake-gcs-server) through testcontainers instead; that setting alone chooses, and if it is set
-while no Docker engine answers, the fixtures fail rather than silently test something else.
+With `OPSML_TEST_CONTAINERS=1` the same three run as containers through testcontainers
+instead: the public images (MinIO, Azurite, fake-gcs-server) where the engine has them, else
+stand-ins holding the very programs the local processes run (tests/support/emulator_images.py).
+That setting alone chooses, and if it is set while no Docker engine answers (and none can be
+started), the fixtures fail rather than silently test something else.
 An emulator that cannot start is an error, never a skip.
 """
 
@@ -160,19 +162,67 @@ def _wait_http(url: str, alive: Callable[[], bool], name: str, log_tail: Callabl
 
 
 def use_containers() -> bool:
-    """True when OPSML_TEST_CONTAINERS=1; then a Docker engine must answer."""
+    """True when OPSML_TEST_CONTAINERS=1; then a Docker engine must answer (or be started)."""
     if os.environ.get("OPSML_TEST_CONTAINERS", "") != "1":
         return False
-    try:
-        import docker
+    from tests.support.docker_engine import EngineUnavailable, ensure_engine
 
-        docker.from_env().ping()
-    except Exception as exc:
-        raise EmulatorError(
-            "OPSML_TEST_CONTAINERS=1 but no Docker engine is reachable "
-            f"({type(exc).__name__}); unset it to run the emulators as local processes"
-        ) from exc
+    try:
+        os.environ["DOCKER_HOST"] = ensure_engine()
+    except EngineUnavailable as exc:
+        raise EmulatorError(f"OPSML_TEST_CONTAINERS=1: {exc}") from exc
+    # testcontainers' reaper is an image from a public registry; every fixture stops its own.
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     return True
+
+
+def public_image(name: str) -> bool:
+    """Whether the engine already has the public image `name` (we never pull here)."""
+    from tests.support.emulator_images import has_image
+
+    return has_image(name)
+
+
+class _StandInContainer:
+    """An emulator's own command in its stand-in image, on the host network (see
+    tests/support/emulator_images.py); the same start/stop shape as `ManagedProcess`."""
+
+    def __init__(self, name: str, stand_in: str, args: list[str]) -> None:
+        from testcontainers.core.container import DockerContainer
+
+        from tests.support.emulator_images import stand_in_image
+
+        self.name = name
+        self._container = DockerContainer(stand_in_image(stand_in), network_mode="host")
+        self._container.with_command(args)
+
+    def _log_tail(self) -> str:
+        try:
+            stdout, stderr = self._container.get_logs()
+        except Exception:
+            return ""
+        return ((stdout or b"") + (stderr or b"")).decode(errors="replace")[-3000:]
+
+    def start(self, ready_url: str) -> None:
+        self._container.start()
+        try:
+            _wait_http(ready_url, lambda: True, f"{self.name} (container)", self._log_tail)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self._container.stop()
+
+
+def _runner(
+    name: str, argv: list[str], log: Path, stand_in: str, image_args: list[str]
+) -> ManagedProcess | _StandInContainer:
+    """The emulator as a local process, or (OPSML_TEST_CONTAINERS=1) the same program and
+    arguments in its stand-in image."""
+    if use_containers():
+        return _StandInContainer(name, stand_in, image_args)
+    return ManagedProcess(name, argv, log)
 
 
 class _Container:
@@ -280,7 +330,7 @@ def s3_env(endpoint: str, key: str, secret: str) -> dict[str, str]:
 @contextmanager
 def start_s3(log_dir: Path) -> Iterator[StorageEmulator]:
     """An S3 API (moto server, or MinIO in a container) with one fresh bucket."""
-    if use_containers():
+    if use_containers() and public_image("minio/minio:latest"):
         container = _Container(
             _docker_container("minio/minio:latest")
             .with_env("MINIO_ROOT_USER", MINIO_USER)
@@ -310,11 +360,8 @@ def start_s3(log_dir: Path) -> Iterator[StorageEmulator]:
     endpoint = f"http://127.0.0.1:{port}"
     moto_bin = Path(sys.executable).with_name("moto_server")
     argv = [str(moto_bin)] if moto_bin.exists() else [sys.executable, "-m", "moto.server"]
-    process = ManagedProcess(
-        "moto_server",
-        [*argv, "-H", "127.0.0.1", "-p", str(port)],
-        log_dir / "moto.log",
-    )
+    args = ["-H", "127.0.0.1", "-p", str(port)]
+    process = _runner("moto_server", [*argv, *args], log_dir / "moto.log", "moto", args)
     process.start(f"{endpoint}/moto-api/")
     try:
         env = s3_env(endpoint, S3_KEY, S3_SECRET)
@@ -384,7 +431,7 @@ def _fake_gcs_args(host: str, port: int, public: str) -> list[str]:
 def start_gcs(log_dir: Path) -> Iterator[StorageEmulator]:
     """A GCS JSON/XML API (fake-gcs-server) with one fresh bucket."""
     port = free_port()
-    if use_containers():
+    if use_containers() and public_image("fsouza/fake-gcs-server:latest"):
         # The public host must be known before start: bind the container to a chosen host port.
         container = _Container(
             _docker_container("fsouza/fake-gcs-server:latest")
@@ -401,8 +448,10 @@ def start_gcs(log_dir: Path) -> Iterator[StorageEmulator]:
         return
 
     endpoint = f"http://127.0.0.1:{port}"
-    argv = [str(fake_gcs_binary()), *_fake_gcs_args("127.0.0.1", port, f"127.0.0.1:{port}")]
-    process = ManagedProcess("fake-gcs-server", argv, log_dir / "gcs.log")
+    args = _fake_gcs_args("127.0.0.1", port, f"127.0.0.1:{port}")
+    process = _runner(
+        "fake-gcs-server", [str(fake_gcs_binary()), *args], log_dir / "gcs.log", "fake-gcs", args
+    )
     process.start(f"{endpoint}/storage/v1/b")
     try:
         yield _emulator("gcs", endpoint, _gcs_env(endpoint), _gcs_bucket_maker(endpoint))
@@ -450,7 +499,7 @@ def _ensure_azurite() -> None:
 def start_azure(log_dir: Path) -> Iterator[StorageEmulator]:
     """An Azure Blob API (Azurite) with one fresh container; SAS is really enforced."""
     flags = ["--skipApiVersionCheck", "--loose", "--disableTelemetry"]
-    if use_containers():
+    if use_containers() and public_image("mcr.microsoft.com/azure-storage/azurite:latest"):
         container = _Container(
             _docker_container("mcr.microsoft.com/azure-storage/azurite:latest")
             .with_command(
@@ -488,11 +537,13 @@ def start_azure(log_dir: Path) -> Iterator[StorageEmulator]:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     # node directly (not npx): npx leaves the node child running when it is stopped.
-    argv = [
-        node, str(AZURITE_MAIN), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-        "--inMemoryPersistence", "--silent", *flags,
+    args = [
+        "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence", "--silent",
+        *flags,
     ]  # fmt: skip
-    process = ManagedProcess("azurite", argv, log_dir / "azurite.log")
+    process = _runner(
+        "azurite", [node, str(AZURITE_MAIN), *args], log_dir / "azurite.log", "azurite", args
+    )
     process.start(f"{endpoint}/{AZURITE_ACCOUNT}?comp=list")
     try:
         env = _azure_env(endpoint)
