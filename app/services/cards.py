@@ -52,6 +52,7 @@ ERR_DUPLICATE_VERSION = (
 ERR_DUPLICATE_PROJECT = "A project with project_id {project_id} already exists"
 ERR_NO_CARD = "No {registry} card with uid {uid}"
 ERR_UNKNOWN_TERM = "Unknown query term '{term}' for {registry} cards; known: {known}"
+_IDENTITY = ("name", "repository", "version")
 ERR_CARD_VERSION = "Card version '{version}' is not a semantic version (e.g. 1.2.0)"
 ERR_TERM_VALUE = "Query term '{term}' must be a string, number, boolean or null"
 ERR_TERM_JSON = (
@@ -515,8 +516,12 @@ class CardService:
 
     @staticmethod
     def _check_identity(table: type[Base], record: dict[str, Any]) -> None:
-        """Name, repository and version, where the record has them, as a create needs them."""
-        for key in ("name", "repository", "version"):
+        """Name, repository and version, where the record has them, as a create needs them.
+
+        A ProjectCard's repository may be blank: clients before 2.2 send it so, and the
+        reference stores it."""
+        keys = ("name", "version") if issubclass(table, ProjectRecord) else _IDENTITY
+        for key in keys:
             if key in record and record[key] in (None, ""):
                 raise InvalidRequestError(records.ERR_REQUIRED.format(field=key))
         version = record.get("version")
