@@ -260,9 +260,11 @@ class RegisterModelRequest(_Request):
     repository: ShortStr
     # major[.minor[.patch]]: the registered folder is named after it, the model is the
     # highest card version under that prefix (as the reference).
-    version: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(\.[0-9]+)?$")]
-    onnx: bool = True
-    ignore_release_candidate: bool = True
+    version: Annotated[
+        str, StringConstraints(max_length=64, pattern=r"^[0-9]+(\.[0-9]+)?(\.[0-9]+)?$")
+    ]
+    onnx: StrictBool = True
+    ignore_release_candidate: StrictBool = True
 
 
 class ModelMetricsRequest(_Request):
@@ -278,7 +280,7 @@ class ModelMetricsResponse(BaseModel):
 
 class CompareMetricsRequest(_Request):
     metric_name: Annotated[list[ShortStr], Field(min_length=1, max_length=100)]
-    lower_is_better: bool | Annotated[list[bool], Field(min_length=1, max_length=100)]
+    lower_is_better: StrictBool | Annotated[list[StrictBool], Field(min_length=1, max_length=100)]
     challenger_uid: ShortStr
     champion_uid: Annotated[list[ShortStr], Field(min_length=1, max_length=100)]
 

@@ -87,6 +87,25 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "uid": "u",
         "ignore_release_candidate": False,
     },
+    ("POST", "/opsml/models/metrics"): {
+        "name": "typed",
+        "repository": REPO,
+        "version": "1.0.0",
+        "uid": "u",
+    },
+    ("POST", "/opsml/models/compare_metrics"): {
+        "metric_name": ["m"],
+        "lower_is_better": True,
+        "challenger_uid": "u",
+        "champion_uid": ["v"],
+    },
+    ("POST", "/opsml/models/register"): {
+        "name": "typed",
+        "repository": REPO,
+        "version": "1",
+        "onnx": False,
+        "ignore_release_candidate": True,
+    },
 }
 
 
