@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.production.dockerfile import global_args
-from tests.support.docker_engine import OWN_RUN_DIR, docker_cli, ensure_engine
+from tests.support.docker_engine import OWN_RUN_DIR, ensure_engine, has_image, run_docker
 from tests.support.locks import file_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,21 +35,6 @@ class BuiltImage:
     base: str
     docker_host: str
     build_seconds: float
-
-
-def _docker(host: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [docker_cli(), *args],
-        env={**os.environ, "DOCKER_HOST": host},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def has_image(host: str, name: str) -> bool:
-    return _docker(host, "image", "inspect", name).returncode == 0
 
 
 def base_image(host: str) -> str:
@@ -79,7 +64,7 @@ def build_image(tag: str = TEST_TAG) -> BuiltImage:
     with file_lock(OWN_RUN_DIR / "image-build.lock"):
         base = base_image(host)
         started = time.monotonic()
-        proc = _docker(
+        proc = run_docker(
             host,
             "build",
             "--network",

@@ -41,6 +41,22 @@ def docker_cli() -> str:
     return found
 
 
+def run_docker(host: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`docker ARGS` against the engine at `host`, output captured, never raising on failure."""
+    return subprocess.run(
+        [docker_cli(), *args],
+        env={**os.environ, "DOCKER_HOST": host},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def has_image(host: str, name: str) -> bool:
+    return run_docker(host, "image", "inspect", name).returncode == 0
+
+
 def answers(host: str) -> bool:
     try:
         proc = subprocess.run(

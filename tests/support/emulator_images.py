@@ -11,14 +11,12 @@ images (MinIO, fake-gcs-server, Azurite) are used instead when the engine alread
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.docker_engine import OWN_RUN_DIR, docker_cli, ensure_engine
+from tests.support.docker_engine import OWN_RUN_DIR, ensure_engine, has_image, run_docker
 from tests.support.locks import file_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,19 +89,8 @@ def _azurite() -> StandIn:
 STAND_INS = {"moto": _moto, "fake-gcs": _fake_gcs, "azurite": _azurite}
 
 
-def _docker(host: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [docker_cli(), *args],
-        env={**os.environ, "DOCKER_HOST": host},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def has_image(name: str) -> bool:
-    return _docker(ensure_engine(), "image", "inspect", name).returncode == 0
+def engine_has_image(name: str) -> bool:
+    return has_image(ensure_engine(), name)
 
 
 def stand_in_image(name: str) -> str:
@@ -112,9 +99,9 @@ def stand_in_image(name: str) -> str:
     spec = STAND_INS[name]()
     OWN_RUN_DIR.mkdir(parents=True, exist_ok=True)
     with file_lock(OWN_RUN_DIR / f"emulator-{name}.lock"):
-        if _docker(host, "image", "inspect", spec.tag).returncode == 0:
+        if run_docker(host, "image", "inspect", spec.tag).returncode == 0:
             return spec.tag
-        if _docker(host, "image", "inspect", BASE).returncode != 0:
+        if run_docker(host, "image", "inspect", BASE).returncode != 0:
             from tests.containers.image import base_image
 
             base_image(host)  # builds the Debian stand-in base
@@ -125,7 +112,7 @@ def stand_in_image(name: str) -> str:
                 else:
                     shutil.copy2(source, Path(context) / target)
             (Path(context) / "Dockerfile").write_text(spec.dockerfile)
-            proc = _docker(
+            proc = run_docker(
                 host, "build", "--network", "host", "--tag", spec.tag, context,
                 timeout=BUILD_TIMEOUT_S,
             )  # fmt: skip

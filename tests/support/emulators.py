@@ -178,9 +178,9 @@ def use_containers() -> bool:
 
 def public_image(name: str) -> bool:
     """Whether the engine already has the public image `name` (we never pull here)."""
-    from tests.support.emulator_images import has_image
+    from tests.support.emulator_images import engine_has_image
 
-    return has_image(name)
+    return engine_has_image(name)
 
 
 class _StandInContainer:
