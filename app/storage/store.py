@@ -256,29 +256,28 @@ class ArtifactStore:
             raise ConflictError(ERR_ALREADY_STORED.format(path=client_path))  # before the body
         return ArtifactWriter(self.location, path, client_path, replace=replace)
 
-    def open_for_read(self, client_path: str) -> tuple[BinaryIO, int | None]:
-        """Open a file for streaming; raises NotFoundError for a missing file or a directory."""
+    def _file(self, client_path: str) -> tuple[str, int | None]:
+        """The storage path and size of a file; NotFoundError for a missing file or a directory."""
         path = self.storage_path(client_path)
         self._check_root()
         with read_errors(client_path):
             info = self.fs.info(path)
             if info.get("type") != "file":
                 raise FileNotFoundError(path)
+        size = info.get("size")
+        return path, int(size) if size is not None else None
+
+    def open_for_read(self, client_path: str) -> tuple[BinaryIO, int | None]:
+        """Open a file for streaming; raises NotFoundError for a missing file or a directory."""
+        path, size = self._file(client_path)
+        with read_errors(client_path):
             chunk = read_chunk_size(self.location)
             handle = self.fs.open(path, "rb", block_size=chunk, cache_type=READ_CACHE)
-        size = info.get("size")
-        return handle, int(size) if size is not None else None
+        return handle, size
 
     def file_size(self, client_path: str) -> int | None:
         """A file's size (for HEAD); NotFoundError for a missing file or a directory."""
-        path = self.storage_path(client_path)
-        self._check_root()
-        with read_errors(client_path):
-            info = self.fs.info(path)
-            if info.get("type") != "file":
-                raise FileNotFoundError(path)
-        size = info.get("size")
-        return int(size) if size is not None else None
+        return self._file(client_path)[1]
 
     def stream(self, client_path: str) -> tuple[Generator[bytes, None, None], int | None]:
         """The file in `read_chunk_size` pieces, and its size when the backend knows it."""

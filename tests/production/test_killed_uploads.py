@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import psutil
 
 from tests.production.conftest import Launch
-from tests.production.traffic import BOUNDARY, multipart_parts
+from tests.production.traffic import start_upload
 
 MiB = 1024 * 1024
 HOUR = 3600.0
@@ -28,24 +27,6 @@ def _until(predicate: Any, timeout_s: float, what: str) -> Any:
             return found
         time.sleep(0.1)
     raise AssertionError(f"{what} within {timeout_s}s")
-
-
-def _start_upload(
-    port: int, write_path: str, data: bytes, sent: int
-) -> tuple[socket.socket, bytes]:
-    """Announce the whole multipart body, send its first `sent` bytes; the rest is returned."""
-    head, tail = multipart_parts()
-    body = head + data + tail
-    request = (
-        "POST /opsml/files/upload HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{port}\r\n"
-        f"write_path: {write_path}\r\n"
-        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(request + body[:sent])
-    return sock, body[sent:]
 
 
 def _partial_in(folder: Path, min_size: int) -> Path | None:
@@ -92,7 +73,7 @@ def test_a_killed_workers_partial_upload_is_swept_and_a_live_one_kept(
     # 1. An upload in flight, whose file looks an hour old: a worker starting meanwhile keeps it.
     live_folder = storage / "OPSML_MODEL_REGISTRY" / "ops" / "live" / "v1.0.0"
     payload = os.urandom(8 * MiB)
-    live, rest = _start_upload(
+    live, rest = start_upload(
         server.port, "opsml-root:/OPSML_MODEL_REGISTRY/ops/live/v1.0.0/model.bin", payload, 4 * MiB
     )
     live_tmp = _until(lambda: _partial_in(live_folder, 2 * MiB), 30, "the live upload writing")
@@ -114,7 +95,7 @@ def test_a_killed_workers_partial_upload_is_swept_and_a_live_one_kept(
 
     # 2. A worker killed mid-upload leaves its partial file and the folders it made.
     dead_folder = storage / "OPSML_DATA_REGISTRY" / "ops" / "dead" / "v1.0.0"
-    dead, _ = _start_upload(
+    dead, _ = start_upload(
         server.port, "opsml-root:/OPSML_DATA_REGISTRY/ops/dead/v1.0.0/data.bin", payload, 4 * MiB
     )
     dead_tmp = _until(lambda: _partial_in(dead_folder, 2 * MiB), 30, "the upload writing")

@@ -44,8 +44,10 @@ def slow_body(data: bytes, chunk: int, pause_s: float, on_chunk=None) -> Iterato
     yield tail
 
 
-def send_half_and_close(port: int, write_path: str, data: bytes) -> None:
-    """A client that announces the whole body, sends half of it, and hangs up."""
+def start_upload(
+    port: int, write_path: str, data: bytes, sent: int, timeout_s: float = 30
+) -> tuple[socket.socket, bytes]:
+    """Announce the whole multipart body, send its first `sent` bytes; the rest is returned."""
     head, tail = multipart_parts()
     body = head + data + tail
     request = (
@@ -55,8 +57,17 @@ def send_half_and_close(port: int, write_path: str, data: bytes) -> None:
         f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request + body[: len(body) // 2])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+    sock.sendall(request + body[:sent])
+    return sock, body[sent:]
+
+
+def send_half_and_close(port: int, write_path: str, data: bytes) -> None:
+    """A client that announces the whole body, sends half of it, and hangs up."""
+    head, tail = multipart_parts()
+    half = (len(head) + len(data) + len(tail)) // 2
+    sock, _ = start_upload(port, write_path, data, half, timeout_s=10)
+    with sock:
         time.sleep(0.5)  # let the server start writing before the client vanishes
 
 
