@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import secrets
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import ConfigError
@@ -70,16 +70,9 @@ class BasicAuthMiddleware:
         if _credentials_match(header, self.username, self.password):
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"detail": ERR_BAD_LOGIN}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Basic realm="opsml"'),
-                ],
-            }
+        refusal = JSONResponse(
+            {"detail": ERR_BAD_LOGIN},
+            status_code=401,
+            headers={"www-authenticate": 'Basic realm="opsml"'},
         )
-        await send({"type": "http.response.body", "body": body})
+        await refusal(scope, receive, send)
